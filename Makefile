@@ -1,0 +1,55 @@
+# The two commands a new user runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# Backend-independent tests (pure Python, packaging) run in the first pass only.
+NEUTRAL := -m "not slow and not backend_independent"
+
+.PHONY: venv demo test lint typecheck docs pytest bench tensorboard browser-deps clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m keras_bettermodels demo
+
+test: venv browser-deps lint typecheck docs pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet
+
+# One pytest run per Keras backend; nothing else pins the backend.
+pytest: venv
+	KERAS_BACKEND=tensorflow $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/pytest $(NEUTRAL) $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(BIN)/pytest $(NEUTRAL) $(PYTEST_ARGS)
+
+bench: venv
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+tensorboard: venv
+	$(BIN)/tensorboard --logdir runs/demo --host 127.0.0.1
+
+# Debian's Chromium, for the real-browser tests of the TensorBoard plugins.
+browser-deps:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: install Debian's chromium as root for the browser tests"; fi; }
+
+clean:
+	rm -rf $(VENV) build dist site runs *.egg-info .pytest_cache .mypy_cache .ruff_cache

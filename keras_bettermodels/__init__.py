@@ -1,0 +1,40 @@
+"""keras-bettermodels: tools that plug into `model.fit` for better models.
+
+Names are re-exported lazily, so that importing a submodule such as
+`keras_bettermodels.tensorboard` (TensorBoard does, to load the plugins) or
+`keras_bettermodels.criteria` never imports Keras or a backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0.dev0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "EarlyStopping": "keras_bettermodels.callbacks",
+    "GL": "keras_bettermodels.criteria",
+    "PQ": "keras_bettermodels.criteria",
+    "UP": "keras_bettermodels.criteria",
+    "Patience": "keras_bettermodels.criteria",
+}
+_SUBMODULES = ("callbacks", "criteria", "tensorboard")
+
+__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,91 @@
+"""Argument checks, worded the way Keras words them.
+
+Every error the package raises about a bad argument is built here, so that the
+wording stays the same everywhere:
+
+    Invalid value for argument `patience`. Expected a non-negative integer.
+    Received: patience=-1
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+
+def invalid_value(name: str, expected: str, value: Any, fix: str | None = None) -> str:
+    """Returns the message for an argument whose value is not allowed."""
+    message = (
+        f"Invalid value for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={value!r}"
+    )
+    return f"{message}. {fix}" if fix else message
+
+
+def invalid_type(name: str, expected: str, value: Any) -> str:
+    """Returns the message for an argument of the wrong type."""
+    return (
+        f"Invalid type for argument `{name}`. Expected {expected}. "
+        f"Received: {name}={value!r} of type {type(value).__name__}"
+    )
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    strictly_positive: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """Checks that `value` is a finite real number, optionally bounded below."""
+    if value is None and allow_none:
+        return None
+    if not _is_real(value):
+        raise TypeError(invalid_type(name, "a number", value))
+    if not math.isfinite(value):
+        raise ValueError(invalid_value(name, "a finite number", value))
+    if strictly_positive and value <= 0:
+        raise ValueError(invalid_value(name, "a positive number", value))
+    if minimum is not None and value < minimum:
+        raise ValueError(invalid_value(name, f"a number >= {minimum}", value))
+    return float(value)
+
+
+def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
+    """Checks that `value` is an integer >= `minimum` (booleans are refused)."""
+    expected = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}"
+    )
+    if not _is_int(value):
+        raise TypeError(invalid_type(name, expected, value))
+    if value < minimum:
+        raise ValueError(invalid_value(name, expected, value))
+    return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Checks that `value` is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(invalid_type(name, "a boolean (True or False)", value))
+    return value
+
+
+def check_str(name: str, value: Any, *, allow_none: bool = False) -> str | None:
+    """Checks that `value` is a non-empty string."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(invalid_type(name, "a string", value))
+    if not value:
+        raise ValueError(invalid_value(name, "a non-empty string", value))
+    return value

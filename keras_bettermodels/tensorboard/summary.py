@@ -1,0 +1,126 @@
+"""The one place that writes TensorBoard event files.
+
+Writes with TensorBoard's own record writer and protos over a plain file.
+TensorBoard's `EventFileWriter` goes through `tensorboard.compat.tf`, which
+imports the whole of TensorFlow whenever it is installed; this module never
+does, so the JAX and PyTorch backends log cheaply too.
+
+One event file is kept open per log directory for the life of the process and
+flushed after every write, so TensorBoard sees each value as soon as it is
+written.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO
+
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+from tensorboard.summary.writer.record_writer import RecordWriter
+
+__all__ = ["close_all", "write_scalars"]
+
+_SCALARS_PLUGIN = "scalars"
+_FILE_SUFFIX = ".kbm"
+
+
+class _EventFile:
+    """An append-only event file: a version header, then one event per write."""
+
+    def __init__(self, log_dir: str) -> None:
+        os.makedirs(log_dir, exist_ok=True)
+        # TensorBoard's naming, so its loaders pick the file up; the pid and a
+        # suffix keep two writers in one directory apart.
+        name = "events.out.tfevents.{:010d}.{}.{}{}".format(
+            int(time.time()), socket.gethostname(), os.getpid(), _FILE_SUFFIX
+        )
+        self.path = os.path.join(log_dir, name)
+        self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - kept open
+        self._records = RecordWriter(self._file)
+        self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def write(self, event: event_pb2.Event) -> None:
+        self._records.write(event.SerializeToString())
+        self._records.flush()
+
+    def close(self) -> None:
+        self._records.close()
+
+
+_files: dict[str, _EventFile] = {}
+_lock = threading.Lock()
+
+
+def _event_file(log_dir: str) -> _EventFile:
+    key = os.path.abspath(os.fspath(log_dir))
+    event_file = _files.get(key)
+    # A directory removed between runs (a cleaned-up log dir) gets a new file.
+    if event_file is None or not os.path.exists(event_file.path):
+        if event_file is not None:
+            event_file.close()
+        event_file = _files[key] = _EventFile(key)
+    return event_file
+
+
+def _scalar_value(tag: str, value: float) -> summary_pb2.Summary.Value:
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=_SCALARS_PLUGIN),
+        data_class=summary_pb2.DATA_CLASS_SCALAR,
+    )
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=TensorShapeProto(), float_val=[value]
+    )
+    return summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
+
+
+def write_values(
+    log_dir: str | os.PathLike[str],
+    step: int,
+    values: list[summary_pb2.Summary.Value],
+) -> None:
+    """Appends one event holding `values` at `step` to `log_dir`'s event file."""
+    event = event_pb2.Event(
+        wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)
+    )
+    with _lock:
+        _event_file(os.fspath(log_dir)).write(event)
+
+
+def write_scalars(
+    log_dir: str | os.PathLike[str], step: int, values: Mapping[str, float | None]
+) -> None:
+    """Writes scalars for TensorBoard's Scalars tab.
+
+    Args:
+        log_dir: the run's directory; created if missing.
+        step: the x-axis value (an epoch or a step).
+        values: tag -> value. `None` values are skipped, so a quantity that is
+            defined only at some steps (Prechelt's P_k at strip ends) leaves gaps
+            rather than zeros.
+
+    Example:
+
+    ```python
+    write_scalars("runs/demo/early_stopping", step=3, values={"GL": 1.5})
+    ```
+    """
+    scalar_values = [
+        _scalar_value(tag, float(value))
+        for tag, value in values.items()
+        if value is not None
+    ]
+    if scalar_values:
+        write_values(log_dir, step, scalar_values)
+
+
+def close_all() -> None:
+    """Closes every open event file (a later write opens a new one)."""
+    with _lock:
+        for event_file in _files.values():
+            event_file.close()
+        _files.clear()
