@@ -30,7 +30,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 docs: venv
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # One pytest run per Keras backend; nothing else pins the backend.
 pytest: venv

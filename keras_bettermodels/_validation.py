@@ -39,26 +39,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    strictly_positive: bool = False,
-    allow_none: bool = False,
-) -> float | None:
-    """Checks that `value` is a finite real number, optionally bounded below."""
-    if value is None and allow_none:
-        return None
+def check_number(name: str, value: Any, *, strictly_positive: bool = False) -> float:
+    """Checks that `value` is a finite real number (positive, if asked)."""
     if not _is_real(value):
         raise TypeError(invalid_type(name, "a number", value))
     if not math.isfinite(value):
         raise ValueError(invalid_value(name, "a finite number", value))
     if strictly_positive and value <= 0:
         raise ValueError(invalid_value(name, "a positive number", value))
-    if minimum is not None and value < minimum:
-        raise ValueError(invalid_value(name, f"a number >= {minimum}", value))
     return float(value)
+
+
+def check_optional_number(name: str, value: Any) -> float | None:
+    """Checks that `value` is `None` or a finite real number."""
+    return None if value is None else check_number(name, value)
 
 
 def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
@@ -80,10 +74,8 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def check_str(name: str, value: Any, *, allow_none: bool = False) -> str | None:
+def check_str(name: str, value: Any) -> str:
     """Checks that `value` is a non-empty string."""
-    if value is None and allow_none:
-        return None
     if not isinstance(value, str):
         raise TypeError(invalid_type(name, "a string", value))
     if not value:

@@ -99,7 +99,8 @@ def training_progress(
 
     Returns:
         `1000 * (sum(strip) / (k * min(strip)) - 1)`: how much larger the
-        strip's mean error is than its minimum. 0 when training has flattened.
+            strip's mean error is than its minimum. 0 when training has
+            flattened.
     """
     if len(train_errors) < strip_length:
         raise ValueError(
@@ -111,7 +112,9 @@ def training_progress(
     return 1000.0 * (_ratio(sum(strip), strip_length * min(strip)) - 1.0)
 
 
-def up_count(val_errors: Sequence[float], strip_length: int = DEFAULT_STRIP_LENGTH) -> int:
+def up_count(
+    val_errors: Sequence[float], strip_length: int = DEFAULT_STRIP_LENGTH
+) -> int:
     """Returns for how many successive strip ends, up to t, E_va has risen.
 
     `E_va(t) > E_va(t - k) > ... > E_va(t - n*k)` holds for n = the returned
@@ -286,8 +289,10 @@ class PQ(Criterion):
         return None
 
     def __repr__(self) -> str:
-        suffix = "" if self._strip_length == DEFAULT_STRIP_LENGTH else (
-            f", strip_length={self._strip_length}"
+        suffix = (
+            ""
+            if self._strip_length == DEFAULT_STRIP_LENGTH
+            else (f", strip_length={self._strip_length}")
         )
         return f"PQ({_fmt(self.alpha)}{suffix})"
 
@@ -327,8 +332,10 @@ class UP(Criterion):
         return None
 
     def __repr__(self) -> str:
-        suffix = "" if self._strip_length == DEFAULT_STRIP_LENGTH else (
-            f", strip_length={self._strip_length}"
+        suffix = (
+            ""
+            if self._strip_length == DEFAULT_STRIP_LENGTH
+            else (f", strip_length={self._strip_length}")
         )
         return f"UP({self.s}{suffix})"
 
@@ -348,13 +355,13 @@ class Patience(Criterion):
 
     def __init__(self, patience: int, min_delta: float = 0) -> None:
         self.patience = _validation.check_int("patience", patience)
-        self.min_delta = abs(_validation.check_number("min_delta", min_delta) or 0.0)
+        self.min_delta = abs(_validation.check_number("min_delta", min_delta))
 
     def epochs_without_improvement(self, val_errors: Sequence[float]) -> int:
         best, wait = math.inf, 0
         for error in val_errors:
             wait += 1
-            if error - self.min_delta < best:
+            if error + self.min_delta < best:
                 best, wait = error, 0
         return wait
 
@@ -380,8 +387,11 @@ class _Combination(Criterion):
         flat: list[Criterion] = []
         for criterion in criteria:
             # Flatten `a | b | c` into one combination so its repr reads naturally.
-            flat.extend(criterion.criteria if type(criterion) is type(self) else [criterion])  # type: ignore[attr-defined]
-        self.criteria = tuple(flat)
+            if isinstance(criterion, _Combination) and type(criterion) is type(self):
+                flat.extend(criterion.criteria)
+            else:
+                flat.append(criterion)
+        self.criteria: tuple[Criterion, ...] = tuple(flat)
         self.needs_train_errors = any(c.needs_train_errors for c in self.criteria)
 
     @property

@@ -121,7 +121,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         criterion_history: one dict per monitored epoch with `epoch`, `GL`,
             `P_k`, `PQ` and `UP` (the count of successive rises). P_k, PQ and UP
             are defined at strip ends only and are `None` elsewhere.
-        best, best_epoch, best_weights, wait: as in Keras.
+        best: the best monitored value so far, as in Keras.
+        best_epoch: the 0-based epoch of `best`, as in Keras.
+        best_weights: the weights of `best_epoch` when `restore_best_weights`.
+        wait: epochs since the last improvement, as in Keras.
 
     Raises:
         ValueError: for invalid arguments, a non-default `patience` or a
@@ -145,6 +148,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         the Trade, Springer, 1998.
     """
 
+    # Keras' own state, declared for the type checker.
+    best: Any
+    best_epoch: int
+    best_weights: Any
+    wait: int
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -167,7 +176,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         _validation.check_str("monitor", monitor)
         _validation.check_number("min_delta", min_delta)
         _validation.check_int("patience", patience)
-        _validation.check_number("baseline", baseline, allow_none=True)
+        _validation.check_optional_number("baseline", baseline)
         _validation.check_int("start_from_epoch", start_from_epoch)
         super().__init__(
             monitor=monitor,
@@ -183,11 +192,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.training_monitor = _validation.check_str(
             "training_monitor", training_monitor
         )
-        self.stopping_threshold = _validation.check_number(
-            "stopping_threshold", stopping_threshold, allow_none=True
+        self.stopping_threshold = _validation.check_optional_number(
+            "stopping_threshold", stopping_threshold
         )
-        self.divergence_threshold = _validation.check_number(
-            "divergence_threshold", divergence_threshold, allow_none=True
+        self.divergence_threshold = _validation.check_optional_number(
+            "divergence_threshold", divergence_threshold
         )
         self.check_finite = _validation.check_bool("check_finite", check_finite)
         self.strict = _validation.check_bool("strict", strict)
@@ -260,13 +269,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         return value
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # A missing monitor is reported by name first: Keras would instead say
+        # it cannot tell the direction of a metric it has never seen.
+        current = self.get_monitor_value(logs)
+        if current is None:
+            return
         if self.monitor_op is None:
             self._set_monitor_op()
             if self.criterion is not None and not self._minimizes():
                 raise ValueError(self._max_mode_message())
-        current = self.get_monitor_value(logs)
-        if current is None:
-            return
         if self.check_finite and not math.isfinite(float(current)):
             self._stop(
                 epoch,
@@ -329,7 +340,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         except ValueError:
             if self.criterion is not None:
                 raise
-            return  # Without a criterion the measures are extras: a negative loss has none.
+            # Without a criterion the measures are extras: a negative loss has none.
+            return
         self.criterion_history.append({"epoch": epoch, **values})
         if self.log_dir is not None:
             from keras_bettermodels.tensorboard import summary
@@ -337,10 +349,13 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             summary.write_scalars(
                 self.log_dir,
                 epoch,
-                {f"early_stopping/{name}": values[name] for name in ("GL", "P_k", "PQ")},
+                {
+                    f"early_stopping/{name}": values[name]
+                    for name in ("GL", "P_k", "PQ")
+                },
             )
 
-    def _threshold_reason(self, current: float) -> tuple[str, float, str] | None:
+    def _threshold_reason(self, current: float) -> tuple[str, float | None, str] | None:
         better = (lambda a, b: a < b) if self._minimizes() else (lambda a, b: a > b)
         name = f"`{self.monitor}`={current:.4g}"
         if self.stopping_threshold is not None and better(
@@ -372,9 +387,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     f"(patience={self.patience})",
                 )
             return None
-        firing = self.criterion.evaluate(
-            self._val_errors, self._train_errors or None
-        )
+        firing = self.criterion.evaluate(self._val_errors, self._train_errors or None)
         if firing is None:
             return None
         return firing.criterion, firing.value, firing.detail

@@ -12,6 +12,7 @@ written.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
@@ -36,9 +37,8 @@ class _EventFile:
         os.makedirs(log_dir, exist_ok=True)
         # TensorBoard's naming, so its loaders pick the file up; the pid and a
         # suffix keep two writers in one directory apart.
-        name = "events.out.tfevents.{:010d}.{}.{}{}".format(
-            int(time.time()), socket.gethostname(), os.getpid(), _FILE_SUFFIX
-        )
+        stamp, host, pid = int(time.time()), socket.gethostname(), os.getpid()
+        name = f"events.out.tfevents.{stamp:010d}.{host}.{pid}{_FILE_SUFFIX}"
         self.path = os.path.join(log_dir, name)
         self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - kept open
         self._records = RecordWriter(self._file)
@@ -124,3 +124,6 @@ def close_all() -> None:
         for event_file in _files.values():
             event_file.close()
         _files.clear()
+
+
+atexit.register(close_all)

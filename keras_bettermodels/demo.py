@@ -1,0 +1,238 @@
+"""`python -m keras_bettermodels demo`: Prechelt's early stopping on a real task.
+
+Trains a small MLP on scikit-learn's handwritten digits with a deliberately
+small training split, so that it overfits within a few dozen epochs, and stops
+it with `EarlyStopping(criterion=GL(5) | UP(3), restore_best_weights=True)`.
+It then prints why and when training stopped, the best epoch and the test
+accuracy of the restored weights, and writes TensorBoard logs:
+
+- `<log_dir>/early_stopping`: GL(t), P_k(t) and PQ(t), written by the callback;
+- `<log_dir>/fit`: `loss`, `val_loss`, `accuracy` and `val_accuracy` per epoch.
+
+Runs on every Keras backend. Importing this module is cheap: Keras, the backend
+and scikit-learn are imported when the demo runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["add_arguments", "main", "run", "run_from_args"]
+
+DEFAULT_LOG_DIR = os.path.join("runs", "demo")
+DEFAULT_EPOCHS = 300
+QUICK_EPOCHS = 30
+TRAIN_SIZE = 300
+VALIDATION_SIZE = 500
+SEED = 0
+BATCH_SIZE = 32
+_FIT_TAGS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"Expected a positive integer. Received: {text!r}"
+        )
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds the demo's options to `parser` and returns it.
+
+    Args:
+        parser: the parser of the `demo` command.
+
+    Returns:
+        `parser`.
+    """
+    parser.add_argument(
+        "--log-dir",
+        default=DEFAULT_LOG_DIR,
+        help=f"where to write the TensorBoard logs (default: {DEFAULT_LOG_DIR})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULT_EPOCHS,
+        help=f"the most epochs to train (default: {DEFAULT_EPOCHS})",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"train at most {QUICK_EPOCHS} epochs (for tests)",
+    )
+    return parser
+
+
+def _load_digits() -> tuple[tuple[Any, Any], tuple[Any, Any], tuple[Any, Any]]:
+    """Returns (train, validation, test) splits of the digits, scaled to [0, 1]."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    y = digits.target.astype("int32")
+    order = np.random.default_rng(SEED).permutation(len(x))
+    x, y = x[order], y[order]
+    val_end = TRAIN_SIZE + VALIDATION_SIZE
+    return (
+        (x[:TRAIN_SIZE], y[:TRAIN_SIZE]),
+        (x[TRAIN_SIZE:val_end], y[TRAIN_SIZE:val_end]),
+        (x[val_end:], y[val_end:]),
+    )
+
+
+def _write_fit_scalars(
+    log_dir: str, epoch: int, logs: Mapping[str, Any] | None
+) -> None:
+    """Writes this epoch's losses and accuracies to TensorBoard's Scalars tab."""
+    from keras_bettermodels.tensorboard import summary
+
+    logs = logs or {}
+    summary.write_scalars(
+        log_dir,
+        epoch,
+        {tag: None if logs.get(tag) is None else float(logs[tag]) for tag in _FIT_TAGS},
+    )
+
+
+def _format(value: float | int | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def _tensorboard_command(log_dir: str) -> str:
+    command = f"tensorboard --logdir {shlex.quote(log_dir)} --host 127.0.0.1"
+    if os.path.normpath(log_dir) == os.path.normpath(DEFAULT_LOG_DIR):
+        return f"make tensorboard   (or: {command})"
+    return command
+
+
+def run(log_dir: str = DEFAULT_LOG_DIR, epochs: int = DEFAULT_EPOCHS) -> int:
+    """Runs the demo and prints what happened.
+
+    Args:
+        log_dir: where to write the TensorBoard logs. Defaults to `"runs/demo"`.
+        epochs: the most epochs to train. Defaults to `300`.
+
+    Returns:
+        The exit status: 0 on success, 1 if scikit-learn is missing.
+    """
+    try:
+        import sklearn  # noqa: F401 - checked first for a clear message
+    except ImportError:
+        print("The demo needs scikit-learn for its data set: pip install scikit-learn")
+        return 1
+    # Keep TensorFlow's C++ start-up chatter out of the demo, unless asked for.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from keras_bettermodels.callbacks import EarlyStopping
+    from keras_bettermodels.criteria import GL, UP
+    from keras_bettermodels.tensorboard import summary
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _load_digits()
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(x_train.shape[1],)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    criterion = GL(5) | UP(3)
+    stopper = EarlyStopping(
+        criterion=criterion,
+        restore_best_weights=True,
+        verbose=1,
+        log_dir=os.path.join(log_dir, "early_stopping"),
+    )
+    fit_log_dir = os.path.join(log_dir, "fit")
+    fit_logger = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: _write_fit_scalars(fit_log_dir, epoch, logs)
+    )
+
+    print(f"Keras backend: {keras.backend.backend()}")
+    print(
+        f"Data: scikit-learn digits, {len(x_train)} training / {len(x_val)} "
+        f"validation / {len(x_test)} test samples"
+    )
+    print(f"Training at most {epochs} epochs with EarlyStopping(criterion={criterion})")
+    try:
+        history = model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            batch_size=BATCH_SIZE,
+            verbose=0,
+            callbacks=[stopper, fit_logger],
+        )
+        test = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    finally:
+        summary.close_all()
+
+    epochs_run = len(history.history["loss"])
+    print(f"Epochs run: {epochs_run}")
+    if stopper.stopping_reason is not None:
+        print(f"Stopping reason: {stopper.stopping_reason}")
+    else:
+        print(f"Stopping reason: no criterion fired within {epochs_run} epochs")
+    best_val_loss = history.history["val_loss"][stopper.best_epoch]
+    print(
+        f"Best epoch: {stopper.best_epoch + 1} "
+        f"(val_loss {best_val_loss:.4f}, weights restored)"
+    )
+    print(f"Test accuracy (best weights): {float(test['accuracy']):.4f}")
+    if stopper.criterion_history:
+        last = stopper.criterion_history[-1]
+        print(
+            f"Last epoch ({last['epoch'] + 1}): GL={_format(last['GL'])} "
+            f"P_k={_format(last['P_k'])} PQ={_format(last['PQ'])} "
+            f"UP={_format(last['UP'])}  (P_k, PQ, UP: at strip ends only)"
+        )
+    print(f"TensorBoard logs in {log_dir}")
+    print(f"View them with: {_tensorboard_command(log_dir)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the demo with command-line options (those after `demo`).
+
+    Args:
+        argv: the options, such as `["--quick", "--log-dir", "/tmp/demo"]`;
+            `None` reads `sys.argv[1:]`. Defaults to `None`.
+
+    Returns:
+        The exit status.
+    """
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m keras_bettermodels demo",
+            description=__doc__.splitlines()[0] if __doc__ else None,
+        )
+    )
+    args = parser.parse_args(argv)
+    return run_from_args(args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Runs the demo with options parsed by a parser from `add_arguments`."""
+    epochs = min(args.epochs, QUICK_EPOCHS) if args.quick else args.epochs
+    return run(log_dir=args.log_dir, epochs=epochs)

@@ -1,0 +1,404 @@
+"""EarlyStopping: Keras parity, Prechelt's criteria, the extras, and real fits."""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bettermodels import criteria
+from keras_bettermodels.callbacks import EarlyStopping, StoppingReason
+from keras_bettermodels.criteria import GL, PQ, UP, Patience
+
+
+def _tiny_model() -> keras.Model:
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+
+def _drive(callback, values, *, monitor="val_loss", extra=None):
+    """Plays `values` as the logs of successive epochs; epoch e's weights are all e.
+
+    Returns the number of epochs run and the weight value the model ends with
+    (the epoch whose weights it holds).
+    """
+    model = _tiny_model()
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    epochs_run = 0
+    for epoch, value in enumerate(values):
+        model.set_weights(
+            [np.full(w.shape, epoch, "float32") for w in model.get_weights()]
+        )
+        logs = {monitor: value, **{k: v[epoch] for k, v in (extra or {}).items()}}
+        callback.on_epoch_end(epoch, logs)
+        epochs_run += 1
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    return epochs_run, float(model.get_weights()[0].flat[0])
+
+
+SEQUENCES = {
+    "falls_then_rises": [1.0, 0.8, 0.7, 0.72, 0.75, 0.8, 0.9, 1.0],
+    "plateau": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    "noisy": [0.9, 0.7, 0.75, 0.6, 0.65, 0.66, 0.55, 0.58, 0.6, 0.61, 0.62],
+    "keeps_falling": [1.0, 0.9, 0.8, 0.7, 0.6],
+}
+KERAS_ARGUMENTS = [
+    {},
+    {"patience": 2},
+    {"patience": 3, "restore_best_weights": True},
+    {"patience": 1, "min_delta": 0.06, "restore_best_weights": True},
+    {"patience": 2, "baseline": 0.6},
+    {"patience": 2, "baseline": 0.6, "restore_best_weights": True},
+    {"patience": 1, "start_from_epoch": 3, "restore_best_weights": True},
+    {"patience": 2, "mode": "min"},
+]
+
+
+@pytest.mark.parametrize("arguments", KERAS_ARGUMENTS, ids=str)
+@pytest.mark.parametrize("sequence", list(SEQUENCES), ids=str)
+def test_without_a_criterion_it_stops_exactly_like_keras(arguments, sequence):
+    values = SEQUENCES[sequence]
+    ours, theirs = (
+        EarlyStopping(**arguments),
+        keras.callbacks.EarlyStopping(**arguments),
+    )
+    assert _drive(ours, values) == _drive(theirs, values)
+    assert ours.stopped_epoch == theirs.stopped_epoch
+    assert ours.best == theirs.best
+    assert ours.best_epoch == theirs.best_epoch
+
+
+@pytest.mark.parametrize("sequence", list(SEQUENCES), ids=str)
+def test_max_mode_matches_keras_too(sequence):
+    scores = [1 - v for v in SEQUENCES[sequence]]
+    arguments = {"monitor": "val_accuracy", "mode": "max", "patience": 2}
+    ours = EarlyStopping(**arguments, restore_best_weights=True)
+    theirs = keras.callbacks.EarlyStopping(**arguments, restore_best_weights=True)
+    assert _drive(ours, scores, monitor="val_accuracy") == _drive(
+        theirs, scores, monitor="val_accuracy"
+    )
+    assert (ours.stopped_epoch, ours.best) == (theirs.stopped_epoch, theirs.best)
+
+
+def test_is_a_keras_early_stopping_and_keeps_every_argument():
+    callback = EarlyStopping(
+        monitor="loss", min_delta=0.1, patience=4, mode="min", start_from_epoch=2
+    )
+    assert isinstance(callback, keras.callbacks.EarlyStopping)
+    assert (callback.monitor, callback.patience, callback.start_from_epoch) == (
+        "loss",
+        4,
+        2,
+    )
+    assert callback.check_finite is True and callback.criterion is None
+
+
+def test_an_unknown_mode_warns_and_falls_back_to_auto_like_keras():
+    with pytest.warns(UserWarning, match="mode 'sideways' is unknown"):
+        callback = EarlyStopping(mode="sideways")
+    assert callback.mode == "auto"
+
+
+def test_patience_stop_has_a_reason():
+    callback = EarlyStopping(patience=2)
+    _drive(callback, SEQUENCES["falls_then_rises"])
+    reason = callback.stopping_reason
+    assert isinstance(reason, StoppingReason)
+    assert (
+        reason.criterion == "patience" and reason.epoch == callback.stopped_epoch == 4
+    )
+    assert "no improvement in `val_loss` for 2 epochs" in reason
+
+
+class TestCriteria:
+    def test_gl_stops_after_first_epoch_over_alpha(self):
+        # GL: 0, 0, 0, 2.86, 7.14 -> stops after t = 5 (epoch 4)
+        callback = EarlyStopping(criterion=GL(5))
+        epochs, _ = _drive(callback, SEQUENCES["falls_then_rises"])
+        assert epochs == 5 and callback.stopped_epoch == 4
+        reason = callback.stopping_reason
+        assert reason.criterion == "GL(5)"
+        assert reason.value == pytest.approx(100 * (0.75 / 0.7 - 1))
+        assert str(reason) == "Epoch 5: early stopping by GL(5): GL=7.143 > 5."
+
+    def test_string_shorthand_is_the_same_criterion(self):
+        callback = EarlyStopping(criterion="GL5")
+        assert callback.criterion == GL(5)
+        _drive(callback, SEQUENCES["falls_then_rises"])
+        assert callback.stopped_epoch == 4
+
+    def test_criterion_turns_keras_patience_off(self):
+        # Keras with patience=0 would stop at the first non-improving epoch (3).
+        callback = EarlyStopping(criterion=GL(50))
+        epochs, _ = _drive(callback, SEQUENCES["noisy"])
+        assert epochs == len(SEQUENCES["noisy"]) and callback.stopping_reason is None
+
+    def test_patience_joins_a_criterion_with_or(self):
+        callback = EarlyStopping(criterion=GL(50) | Patience(2))
+        _drive(callback, SEQUENCES["falls_then_rises"])
+        assert callback.stopped_epoch == 4
+        assert callback.stopping_reason.criterion == "Patience(2)"
+
+    def test_up_stops_at_strip_ends_only(self):
+        # k = 2, strip ends t = 2, 4, 6, 8: 0.5, 0.6, 0.7, 0.8
+        values = [0.9, 0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]
+        callback = EarlyStopping(criterion=UP(3, strip_length=2))
+        epochs, _ = _drive(callback, values)
+        assert epochs == 8 and callback.stopping_reason.value == 3
+
+    def test_pq_reads_the_named_training_monitor(self):
+        # k = 2; at t = 4: GL = 20, P_2 = 500, PQ = 0.04
+        val, train = [0.8, 0.5, 0.55, 0.6], [1.0, 0.5, 0.2, 0.1]
+        callback = EarlyStopping(
+            criterion=PQ(0.03, strip_length=2), training_monitor="train_error"
+        )
+        _drive(callback, val, extra={"train_error": train})
+        assert callback.stopped_epoch == 3
+        assert callback.stopping_reason.value == pytest.approx(0.04)
+
+    def test_pq_without_its_training_monitor_is_an_error_naming_the_logs(self):
+        callback = EarlyStopping(criterion=PQ(0.5), training_monitor="train_error")
+        with pytest.raises(
+            ValueError, match=r"`train_error`.*Available metrics are: val_loss"
+        ):
+            _drive(callback, [0.5, 0.6])
+
+    def test_and_needs_every_criterion_at_the_same_epoch(self):
+        callback = EarlyStopping(criterion=GL(5) & UP(1, strip_length=5))
+        epochs, _ = _drive(callback, SEQUENCES["falls_then_rises"])
+        # GL > 5 from t = 5 on; UP(1) at the strip end t = 5 needs E_va(0): never.
+        assert epochs == len(SEQUENCES["falls_then_rises"])
+        assert callback.stopping_reason is None
+
+    def test_criterion_history_holds_prechelts_measures(self):
+        values = SEQUENCES["falls_then_rises"]
+        train = [1.0, 0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.45]
+        callback = EarlyStopping(criterion=GL(500))
+        _drive(callback, values, extra={"loss": train})
+        history = callback.criterion_history
+        assert [row["epoch"] for row in history] == list(range(len(values)))
+        assert history[4] == {"epoch": 4, **criteria.measures(values[:5], train[:5])}
+        assert history[4]["P_k"] is not None and history[3]["P_k"] is None
+
+    def test_max_mode_with_a_criterion_is_refused_at_construction(self):
+        with pytest.raises(
+            ValueError, match=r"`val_accuracy` is maximized.*monitor='val_loss'"
+        ):
+            EarlyStopping(monitor="val_accuracy", mode="max", criterion=GL(5))
+
+    def test_non_default_patience_with_a_criterion_suggests_patience(self):
+        with pytest.raises(
+            ValueError,
+            match=r"Received: patience=3\. .*criterion=GL\(5\) \| Patience\(3\)",
+        ):
+            EarlyStopping(patience=3, criterion=GL(5))
+
+    def test_baseline_with_a_criterion_is_refused(self):
+        with pytest.raises(ValueError, match=r"Received: baseline=0\.5"):
+            EarlyStopping(baseline=0.5, criterion=GL(5))
+
+
+class TestExtras:
+    def test_check_finite_stops_at_once_and_restores_the_best(self):
+        callback = EarlyStopping(patience=10, restore_best_weights=True)
+        epochs, weights = _drive(callback, [0.9, 0.5, 0.7, math.nan, 0.4])
+        assert epochs == 4 and callback.stopped_epoch == 3
+        assert callback.stopping_reason.criterion == "check_finite"
+        assert "`val_loss` is nan" in callback.stopping_reason
+        assert weights == 1  # the best epoch's weights
+
+    def test_check_finite_false_waits_out_patience_like_keras(self):
+        values = [0.9, 0.5, math.nan, math.nan, math.nan, math.nan]
+        ours = EarlyStopping(patience=3, check_finite=False)
+        theirs = keras.callbacks.EarlyStopping(patience=3)
+        assert _drive(ours, values) == _drive(theirs, values) == (5, 4.0)
+
+    def test_stopping_threshold_stops_once_the_value_is_better(self):
+        callback = EarlyStopping(stopping_threshold=0.65, patience=100)
+        _drive(callback, SEQUENCES["keeps_falling"])
+        assert callback.stopped_epoch == 4  # 0.6 < 0.65; 0.7 is not
+        assert callback.stopping_reason.criterion == "stopping_threshold"
+
+    def test_divergence_threshold_stops_once_the_value_is_worse(self):
+        callback = EarlyStopping(divergence_threshold=0.85, criterion=GL(1000))
+        _drive(callback, [0.8, 0.7, 0.72, 0.9, 0.6])
+        assert callback.stopped_epoch == 3  # 0.9 > 0.85
+        assert callback.stopping_reason.criterion == "divergence_threshold"
+
+    def test_thresholds_follow_max_mode(self):
+        callback = EarlyStopping(monitor="val_acc", mode="max", stopping_threshold=0.8)
+        _drive(callback, [0.5, 0.7, 0.85, 0.9], monitor="val_acc")
+        assert callback.stopped_epoch == 2
+
+    def test_best_weights_are_restored_when_no_rule_fired(self):
+        callback = EarlyStopping(criterion=GL(1000), restore_best_weights=True)
+        epochs, weights = _drive(callback, SEQUENCES["falls_then_rises"])
+        assert epochs == len(SEQUENCES["falls_then_rises"]) and weights == 2
+
+    def test_best_weights_are_restored_whichever_criterion_stopped(self):
+        callback = EarlyStopping(
+            criterion=UP(1, strip_length=2), restore_best_weights=True
+        )
+        epochs, weights = _drive(callback, [0.9, 0.5, 0.2, 0.6, 0.9, 0.9])
+        assert epochs == 4 and weights == 2
+
+    def test_a_missing_monitor_warns_with_the_available_keys(self):
+        callback = EarlyStopping(monitor="val_los")
+        with pytest.warns(
+            UserWarning, match="`val_los`.*Available metrics are: val_loss"
+        ):
+            callback.set_model(_tiny_model())
+            callback.on_train_begin()
+            callback.on_epoch_end(0, {"val_loss": 0.3})
+
+    def test_strict_makes_a_missing_monitor_an_error(self):
+        callback = EarlyStopping(monitor="val_los", strict=True)
+        callback.set_model(_tiny_model())
+        callback.on_train_begin()
+        with pytest.raises(ValueError, match="Available metrics are: loss, val_loss"):
+            callback.on_epoch_end(0, {"loss": 0.2, "val_loss": 0.3})
+
+    def test_verbose_prints_the_reason_and_verbose_0_prints_nothing(self, capsys):
+        _drive(
+            EarlyStopping(criterion=GL(5), restore_best_weights=True, verbose=1),
+            SEQUENCES["falls_then_rises"],
+        )
+        out = capsys.readouterr().out
+        assert "Epoch 5: early stopping by GL(5): GL=7.143 > 5." in out
+        assert "best epoch: 3" in out
+        _drive(
+            EarlyStopping(criterion=GL(5), restore_best_weights=True),
+            SEQUENCES["falls_then_rises"],
+        )
+        assert capsys.readouterr().out == ""
+
+    def test_one_instance_can_be_reused_across_fits(self):
+        callback = EarlyStopping(criterion=GL(5))
+        _drive(callback, SEQUENCES["falls_then_rises"])
+        epochs, _ = _drive(callback, SEQUENCES["keeps_falling"])
+        assert epochs == 5 and callback.stopping_reason is None
+        assert callback.stopped_epoch == 0 and len(callback.criterion_history) == 5
+
+    def test_stopping_reason_keeps_its_parts_through_copy_and_pickle(self):
+        callback = EarlyStopping(criterion=GL(5))
+        _drive(callback, SEQUENCES["falls_then_rises"])
+        for clone in (
+            copy.deepcopy(callback.stopping_reason),
+            pickle.loads(pickle.dumps(callback.stopping_reason)),
+        ):
+            assert clone == callback.stopping_reason
+            assert (clone.criterion, clone.epoch) == ("GL(5)", 4)
+
+    def test_log_dir_writes_prechelts_measures_for_tensorboard(self, tmp_path):
+        from tensorboard.backend.event_processing.event_accumulator import (
+            EventAccumulator,
+        )
+
+        values = SEQUENCES["falls_then_rises"]
+        callback = EarlyStopping(criterion=GL(500), log_dir=str(tmp_path))
+        _drive(callback, values, extra={"loss": [1 - 0.05 * i for i in range(8)]})
+        events = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0}).Reload()
+        gl = events.Tensors("early_stopping/GL")
+        assert [e.step for e in gl] == list(range(8))
+        written = [e.tensor_proto.float_val[0] for e in gl]
+        expected = [row["GL"] for row in callback.criterion_history]
+        assert written == pytest.approx(expected, rel=1e-6)
+        # P_k and PQ exist at the strip end (t = 5) only.
+        assert [e.step for e in events.Tensors("early_stopping/P_k")] == [4]
+        assert [e.step for e in events.Tensors("early_stopping/PQ")] == [4]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        (
+            {"patience": -1},
+            ValueError,
+            r"Invalid value for argument `patience`. Expected a non-negative integer. "
+            r"Received: patience=-1",
+        ),
+        ({"patience": 2.5}, TypeError, "Received: patience=2.5"),
+        ({"start_from_epoch": -2}, ValueError, "Received: start_from_epoch=-2"),
+        ({"min_delta": "0.1"}, TypeError, "Received: min_delta='0.1'"),
+        ({"monitor": ""}, ValueError, "Received: monitor=''"),
+        ({"criterion": "GL"}, ValueError, "Received: criterion='GL'"),
+        ({"criterion": 5}, TypeError, "Received: criterion=5"),
+        ({"training_monitor": 3}, TypeError, "Received: training_monitor=3"),
+        (
+            {"stopping_threshold": "low"},
+            TypeError,
+            "Received: stopping_threshold='low'",
+        ),
+        (
+            {"divergence_threshold": math.inf},
+            ValueError,
+            "Received: divergence_threshold=inf",
+        ),
+        ({"check_finite": 1}, TypeError, "Received: check_finite=1"),
+        ({"strict": "yes"}, TypeError, "Received: strict='yes'"),
+        ({"log_dir": 7}, TypeError, "Received: log_dir=7"),
+    ],
+)
+def test_bad_arguments_are_explained_in_keras_wording(arguments, error, match):
+    with pytest.raises(error, match=match):
+        EarlyStopping(**arguments)
+
+
+def _digits_model(units: int = 128) -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_real_fit_stops_by_gl_and_restores_the_best_epoch(digits):
+    x, y = digits
+    keras.utils.set_random_seed(1)
+    model = _digits_model()
+    callback = EarlyStopping(criterion=GL(5), restore_best_weights=True)
+    history = model.fit(
+        x[:200],
+        y[:200],
+        validation_data=(x[1000:1300], y[1000:1300]),
+        epochs=150,
+        batch_size=32,
+        verbose=0,
+        callbacks=[callback],
+    )
+    epochs_run = len(history.history["val_loss"])
+    assert epochs_run < 150 and callback.stopped_epoch == epochs_run - 1
+    assert callback.stopping_reason.criterion == "GL(5)"
+    assert callback.stopping_reason.value > 5
+    best_val_loss = min(history.history["val_loss"])
+    assert callback.best == pytest.approx(best_val_loss)
+    restored_val_loss = model.evaluate(x[1000:1300], y[1000:1300], verbose=0)[0]
+    assert restored_val_loss == pytest.approx(best_val_loss, rel=1e-4)
+    assert restored_val_loss < history.history["val_loss"][-1]
+
+
+def test_a_criterion_on_a_maximized_metric_fails_at_the_first_epoch_end(digits):
+    x, y = digits
+    model = _digits_model(units=8)
+    callback = EarlyStopping(monitor="val_accuracy", criterion=GL(5))
+    with pytest.raises(ValueError, match="`val_accuracy` is maximized"):
+        model.fit(
+            x[:64],
+            y[:64],
+            validation_data=(x[64:96], y[64:96]),
+            epochs=2,
+            verbose=0,
+            callbacks=[callback],
+        )

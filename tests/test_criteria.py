@@ -1,0 +1,238 @@
+"""Prechelt's criteria as pure functions, on hand-computed sequences."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+
+from keras_bettermodels import criteria
+from keras_bettermodels.criteria import GL, PQ, UP, AllOf, AnyOf, Patience
+
+pytestmark = pytest.mark.backend_independent
+
+
+class TestGeneralizationLoss:
+    def test_is_zero_at_a_new_best(self):
+        assert criteria.generalization_loss([1.0, 0.8, 0.5]) == 0.0
+
+    def test_is_percent_above_the_best_so_far(self):
+        # E_opt = 0.5, E_va = 0.6 -> 100 * (0.6 / 0.5 - 1) = 20
+        assert criteria.generalization_loss([1.0, 0.5, 0.6]) == pytest.approx(20.0)
+
+    def test_uses_the_best_up_to_t_not_the_first(self):
+        assert criteria.generalization_loss([0.4, 0.8, 0.5]) == pytest.approx(25.0)
+
+    def test_zero_best_gives_infinity_when_the_error_rises(self):
+        assert criteria.generalization_loss([0.0, 0.1]) == math.inf
+        assert criteria.generalization_loss([0.0, 0.0]) == 0.0
+
+    def test_negative_errors_are_refused(self):
+        with pytest.raises(ValueError, match="non-negative errors"):
+            criteria.generalization_loss([0.5, -0.1])
+
+    def test_empty_history_is_refused(self):
+        with pytest.raises(ValueError, match="at least one epoch"):
+            criteria.generalization_loss([])
+
+
+class TestTrainingProgress:
+    def test_matches_the_formula(self):
+        # sum = 4.0, k * min = 5 * 0.6 = 3.0 -> 1000 * (4/3 - 1)
+        strip = [1.0, 0.9, 0.8, 0.7, 0.6]
+        assert criteria.training_progress(strip) == pytest.approx(1000 / 3)
+
+    def test_reads_only_the_last_strip(self):
+        assert criteria.training_progress([9.0, 9.0, 2.0, 1.0], 2) == pytest.approx(500)
+
+    def test_is_zero_once_training_has_flattened(self):
+        assert criteria.training_progress([0.3] * 5) == 0.0
+
+    def test_needs_a_whole_strip(self):
+        with pytest.raises(ValueError, match="whole strip of 5"):
+            criteria.training_progress([1.0, 0.9])
+
+
+@pytest.mark.parametrize(
+    ("t", "k", "expected"),
+    [(5, 5, True), (10, 5, True), (4, 5, False), (7, 5, False), (3, 1, True)],
+)
+def test_strip_ends_are_multiples_of_k(t, k, expected):
+    assert criteria.is_strip_end(t, k) is expected
+
+
+class TestUpCount:
+    def test_counts_successive_rises_at_strip_ends(self):
+        # strip ends t=2,4,6,8: 0.5, 0.6, 0.7, 0.8 -> three rises at t = 8
+        val = [0.9, 0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]
+        assert criteria.up_count(val, 2) == 3
+
+    def test_a_fall_breaks_the_run(self):
+        # strip ends: 0.5, 0.4, 0.7, 0.8 -> rises at t=6 and t=8 only
+        val = [0.9, 0.5, 0.9, 0.4, 0.9, 0.7, 0.9, 0.8]
+        assert criteria.up_count(val, 2) == 2
+
+    def test_is_zero_between_strip_ends(self):
+        assert criteria.up_count([0.1, 0.2, 0.3], 2) == 0
+
+    def test_never_reads_before_epoch_one(self):
+        # t = 2 with k = 2: E_va(t - k) would be epoch 0, which does not exist.
+        assert criteria.up_count([0.1, 0.9], 2) == 0
+
+
+class TestGL:
+    @pytest.mark.parametrize(
+        ("val", "alpha", "fires"),
+        [
+            ([1.0, 0.5, 0.52], 5, False),  # GL = 4
+            ([1.0, 0.5, 0.53], 5, True),  # GL = 6
+            ([1.0, 0.5, 0.53125], 6.25, False),  # GL = 6.25 exactly: "greater than"
+        ],
+    )
+    def test_fires_only_above_alpha(self, val, alpha, fires):
+        assert (GL(alpha).evaluate(val) is not None) is fires
+
+    def test_reports_the_value_and_a_readable_detail(self):
+        firing = GL(5).evaluate([1.0, 0.5, 0.6])
+        assert firing is not None
+        assert firing.criterion == "GL(5)"
+        assert firing.value == pytest.approx(20.0)
+        assert firing.detail == "GL=20 > 5"
+
+    def test_stops_after_the_first_epoch_over_alpha(self):
+        val = [1.0, 0.6, 0.5, 0.51, 0.54, 0.56, 0.7]
+        first = next(t for t in range(1, 8) if GL(5).evaluate(val[:t]) is not None)
+        assert first == 5  # GL(5) = 8 > 5; GL(4) = 2
+
+    @pytest.mark.parametrize("alpha", [0, -1])
+    def test_needs_a_positive_alpha(self, alpha):
+        with pytest.raises(
+            ValueError, match=rf"`alpha`.*positive.*Received: alpha={alpha}"
+        ):
+            GL(alpha)
+
+    def test_refuses_a_non_number(self):
+        with pytest.raises(TypeError, match="Received: alpha='5'"):
+            GL("5")
+
+
+class TestPQ:
+    # k = 2. Strip ends at t = 2, 4. At t = 4: GL = 100 * (0.6 / 0.5 - 1) = 20,
+    # P_2 = 1000 * ((0.2 + 0.1) / (2 * 0.1) - 1) = 500 -> PQ = 0.04.
+    val = [0.8, 0.5, 0.55, 0.6]
+    train = [1.0, 0.5, 0.2, 0.1]
+
+    def test_fires_when_the_quotient_exceeds_alpha(self):
+        firing = PQ(0.03, strip_length=2).evaluate(self.val, self.train)
+        assert firing is not None
+        assert firing.value == pytest.approx(0.04)
+
+    def test_holds_when_the_quotient_is_below_alpha(self):
+        assert PQ(0.05, strip_length=2).evaluate(self.val, self.train) is None
+
+    def test_is_silent_between_strip_ends(self):
+        assert PQ(0.001, strip_length=2).evaluate(self.val[:3], self.train[:3]) is None
+
+    def test_flat_training_makes_the_quotient_infinite(self):
+        firing = PQ(1000, strip_length=2).evaluate([0.5, 0.6], [0.3, 0.3])
+        assert firing is not None and firing.value == math.inf
+
+    def test_needs_training_errors(self):
+        with pytest.raises(ValueError, match="training errors"):
+            PQ(0.5, strip_length=2).evaluate(self.val, None)
+
+    def test_reads_training_errors(self):
+        assert PQ(0.5).needs_train_errors and not GL(5).needs_train_errors
+
+
+class TestUP:
+    val = [0.9, 0.5, 0.4, 0.6, 0.3, 0.7]  # strip ends (k = 2): 0.5, 0.6, 0.7
+
+    def test_fires_after_s_successive_rises(self):
+        firing = UP(2, strip_length=2).evaluate(self.val)
+        assert firing is not None and firing.value == 2
+
+    def test_holds_with_fewer_rises(self):
+        assert UP(3, strip_length=2).evaluate(self.val) is None
+
+    def test_needs_a_positive_integer(self):
+        with pytest.raises(ValueError, match=r"`s`.*positive integer.*Received: s=0"):
+            UP(0)
+        with pytest.raises(TypeError, match=r"Received: s=1\.5"):
+            UP(1.5)
+
+
+class TestPatience:
+    @pytest.mark.parametrize(
+        ("val", "patience", "min_delta", "fires"),
+        [
+            ([0.5, 0.6, 0.7], 2, 0, True),
+            ([0.5, 0.6, 0.4], 2, 0, False),
+            ([0.5, 0.49, 0.48], 2, 0.05, True),  # improvements smaller than min_delta
+            ([0.5, 0.49, 0.48], 2, 0, False),
+            ([0.5], 0, 0, False),  # like Keras, never after the first epoch
+        ],
+    )
+    def test_counts_epochs_without_improvement(self, val, patience, min_delta, fires):
+        assert (Patience(patience, min_delta).evaluate(val) is not None) is fires
+
+
+class TestComposition:
+    val = [1.0, 0.5, 0.6]  # GL = 20 at t = 3, no strip end with k = 5
+
+    def test_or_fires_when_any_fires_and_reports_that_one(self):
+        firing = (UP(1) | GL(5)).evaluate(self.val)
+        assert firing is not None and firing.criterion == "GL(5)"
+
+    def test_and_needs_all_at_the_same_epoch(self):
+        assert (GL(5) & UP(1)).evaluate(self.val) is None
+        firing = (GL(5) & GL(10)).evaluate(self.val)
+        assert firing is not None
+        assert firing.criterion == "GL(5) & GL(10)"
+        assert "GL=20 > 5" in firing.detail and "GL=20 > 10" in firing.detail
+
+    def test_chains_flatten_and_nest_with_parentheses(self):
+        assert isinstance(GL(1) | GL(2) | GL(3), AnyOf)
+        assert len((GL(1) | GL(2) | GL(3)).criteria) == 3
+        assert repr(GL(5) | (UP(2) & PQ(0.5))) == "GL(5) | (UP(2) & PQ(0.5))"
+        assert isinstance(GL(1) & "UP2", AllOf)
+
+    def test_strip_length_and_training_needs_propagate(self):
+        combined = GL(5) | PQ(0.5, strip_length=3)
+        assert combined.strip_length == 3
+        assert combined.needs_train_errors
+
+    def test_criteria_survive_pickling(self):
+        combined = GL(5) | UP(3)
+        assert pickle.loads(pickle.dumps(combined)) == combined
+
+
+class TestShorthand:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("GL5", GL(5)), ("PQ0.5", PQ(0.5)), ("UP3", UP(3)), ("gl2.5", GL(2.5))],
+    )
+    def test_parses_prechelts_names(self, text, expected):
+        assert criteria.get(text) == expected
+
+    @pytest.mark.parametrize("text", ["GL", "XY5", "GL-1", "UP1.5", ""])
+    def test_refuses_other_strings(self, text):
+        with pytest.raises(ValueError, match="Invalid value for argument `criterion`"):
+            criteria.get(text)
+
+    def test_refuses_other_types(self):
+        with pytest.raises(TypeError, match="Received: criterion=5"):
+            criteria.get(5)
+
+
+def test_measures_report_every_quantity_at_strip_ends_only():
+    val = [1.0, 0.8, 0.7, 0.75, 0.9]
+    train = [1.0, 0.9, 0.8, 0.7, 0.6]
+    at_end = criteria.measures(val, train)
+    assert at_end["GL"] == pytest.approx(100 * (0.9 / 0.7 - 1))
+    assert at_end["P_k"] == pytest.approx(1000 / 3)
+    assert at_end["PQ"] == pytest.approx(at_end["GL"] / at_end["P_k"])
+    assert at_end["UP"] == 0
+    between = criteria.measures(val[:4], train[:4])
+    assert between["P_k"] is None and between["PQ"] is None and between["UP"] is None

@@ -1,0 +1,133 @@
+"""`python -m keras_bettermodels demo`, run the way users run it, on each backend."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._imports import heavy_modules_after
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keras_bettermodels", *args],
+        cwd=REPO,
+        env=dict(os.environ),  # keeps KERAS_BACKEND
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _tensor_tags(log_dir: Path) -> dict[str, int]:
+    """Returns tag -> number of values in the event files of `log_dir`."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return {tag: len(accumulator.Tensors(tag)) for tag in accumulator.Tags()["tensors"]}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    log_dir = tmp_path_factory.mktemp("demo")
+    result = _run("demo", "--quick", "--log-dir", str(log_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout, log_dir
+
+
+def _line(output: str, prefix: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, f"expected one line starting {prefix!r} in:\n{output}"
+    return lines[0]
+
+
+def test_demo_prints_backend_and_stopping_summary(demo_run: tuple[str, Path]) -> None:
+    output, _ = demo_run
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend:
+        assert _line(output, "Keras backend:") == f"Keras backend: {backend}"
+    epochs_run = int(_line(output, "Epochs run:").split(":")[1])
+    assert 1 <= epochs_run <= 30  # --quick caps the epochs at 30
+    reason = _line(output, "Stopping reason:")
+    assert re.search(r"early stopping by (GL\(5\)|UP\(3\))", reason) or (
+        reason == f"Stopping reason: no criterion fired within {epochs_run} epochs"
+    ), reason
+    best = re.fullmatch(
+        r"Best epoch: (\d+) \(val_loss [\d.]+, weights restored\)",
+        _line(output, "Best epoch:"),
+    )
+    assert best is not None
+    assert 1 <= int(best.group(1)) <= epochs_run
+    last = _line(output, "Last epoch")
+    assert f"Last epoch ({epochs_run}): GL=" in last
+    for measure in ("P_k=", "PQ=", "UP="):
+        assert measure in last
+
+
+def test_demo_restored_weights_reach_high_test_accuracy(
+    demo_run: tuple[str, Path],
+) -> None:
+    output, _ = demo_run
+    match = re.fullmatch(
+        r"Test accuracy \(best weights\): ([\d.]+)",
+        _line(output, "Test accuracy"),
+    )
+    assert match is not None
+    assert float(match.group(1)) > 0.8
+
+
+def test_demo_prints_tensorboard_command(demo_run: tuple[str, Path]) -> None:
+    output, log_dir = demo_run
+    assert (
+        _line(output, "View them with:")
+        == f"View them with: tensorboard --logdir {log_dir} --host 127.0.0.1"
+    )
+
+
+def test_demo_writes_event_files_with_expected_tags(
+    demo_run: tuple[str, Path],
+) -> None:
+    output, log_dir = demo_run
+    epochs_run = int(_line(output, "Epochs run:").split(":")[1])
+    assert list((log_dir / "early_stopping").glob("events.out.tfevents.*"))
+    assert list((log_dir / "fit").glob("events.out.tfevents.*"))
+
+    fit_tags = _tensor_tags(log_dir / "fit")
+    assert fit_tags == {
+        "loss": epochs_run,
+        "val_loss": epochs_run,
+        "accuracy": epochs_run,
+        "val_accuracy": epochs_run,
+    }
+    stopping_tags = _tensor_tags(log_dir / "early_stopping")
+    assert stopping_tags["early_stopping/GL"] == epochs_run
+    # P_k and PQ are defined at strip ends (every 5th epoch) only.
+    assert stopping_tags["early_stopping/P_k"] == epochs_run // 5
+    assert stopping_tags["early_stopping/PQ"] == epochs_run // 5
+
+
+def test_unknown_command_is_an_error() -> None:
+    result = _run("no-such-command", timeout=60)
+    assert result.returncode == 2
+    assert "invalid choice: 'no-such-command'" in result.stderr
+
+
+def test_missing_command_is_an_error() -> None:
+    result = _run(timeout=60)
+    assert result.returncode == 2
+    assert "required" in result.stderr
+
+
+def test_importing_the_demo_does_not_import_keras() -> None:
+    code = "import keras_bettermodels.demo, keras_bettermodels.__main__"
+    assert heavy_modules_after(code) == []

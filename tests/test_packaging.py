@@ -1,0 +1,68 @@
+"""The package as users install it: a wheel, in a fresh environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (path,) = out.glob("keras_bettermodels-*.whl")
+    return path
+
+
+def test_the_wheel_ships_the_package_and_its_type_marker(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "keras_bettermodels/py.typed" in names
+    assert "keras_bettermodels/criteria.py" in names
+    assert not any(name.startswith("tests/") for name in names)
+    metadata = next(n for n in names if n.endswith("METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    for requirement in ("keras", "keras-tuner", "six", "tensorboard", "numpy"):
+        assert f"Requires-Dist: {requirement}" in text
+    assert "Provides-Extra: tensorflow" in text and "Provides-Extra: jax" in text
+
+
+def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_path):
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True
+    )
+    code = (
+        "import keras_bettermodels, keras_bettermodels.criteria as c\n"
+        "print(keras_bettermodels.__file__)\n"
+        "print(keras_bettermodels.__version__, c.get('GL5') | 'UP3')\n"
+    )
+    out = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.splitlines()
+    assert "site-packages" in out[0] and str(ROOT) not in out[0]
+    assert out[1] == "0.1.0.dev0 GL(5) | UP(3)"

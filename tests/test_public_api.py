@@ -1,0 +1,57 @@
+"""The public surface, lazy imports, and which backend a test run uses."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import keras_bettermodels
+from tests._imports import heavy_modules_after
+
+
+@pytest.mark.backend_independent
+def test_public_surface():
+    assert keras_bettermodels.__version__ == "0.1.0.dev0"
+    assert set(keras_bettermodels.__all__) >= {
+        "EarlyStopping",
+        "GL",
+        "PQ",
+        "UP",
+        "Patience",
+        "callbacks",
+        "criteria",
+    }
+    from keras_bettermodels import callbacks, criteria
+
+    assert callbacks.__all__ == ["EarlyStopping", "StoppingReason"]
+    for name in ("GL", "PQ", "UP", "Patience", "AnyOf", "AllOf", "get", "measures"):
+        assert name in criteria.__all__
+    assert keras_bettermodels.EarlyStopping is callbacks.EarlyStopping
+    assert keras_bettermodels.GL is criteria.GL
+
+
+@pytest.mark.backend_independent
+def test_unknown_names_raise_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        keras_bettermodels.Nope  # noqa: B018
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "module",
+    [
+        "keras_bettermodels",
+        "keras_bettermodels.tensorboard",
+        "keras_bettermodels.criteria",
+    ],
+)
+def test_importing_light_modules_loads_no_backend(module):
+    """TensorBoard imports our plugins; that must not pull in Keras or a backend."""
+    assert heavy_modules_after(f"import {module}") == []
+
+
+def test_the_suite_runs_on_the_backend_it_was_given():
+    import keras
+
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
