@@ -13,18 +13,19 @@ written.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO
+from typing import IO, Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-__all__ = ["close_all", "write_scalars"]
+__all__ = ["close_all", "read_json", "write_json", "write_scalars"]
 
 _SCALARS_PLUGIN = "scalars"
 _FILE_SUFFIX = ".kbm"
@@ -116,6 +117,56 @@ def write_scalars(
     ]
     if scalar_values:
         write_values(log_dir, step, scalar_values)
+
+
+def write_json(
+    log_dir: str | os.PathLike[str],
+    step: int,
+    tag: str,
+    payload: Mapping[str, Any],
+    *,
+    plugin_name: str,
+    version: int | None = None,
+) -> None:
+    """Writes a JSON document for one of the package's TensorBoard plugins.
+
+    The payload is stored as a scalar string tensor; the summary's metadata
+    names the plugin and the payload format's version (see
+    `keras_bettermodels.tensorboard.metadata`).
+
+    Args:
+        log_dir: the run's directory; created if missing.
+        step: the step or epoch the document describes.
+        tag: the summary's tag, e.g. `"gradient_check/report"`.
+        payload: a JSON-serializable mapping (non-finite floats are written as
+            JSON's `NaN` / `Infinity`, which `read_json` reads back).
+        plugin_name: the plugin that renders it, e.g.
+            `metadata.GRADIENT_CHECK_PLUGIN`.
+        version: the payload format's version. Defaults to
+            `metadata.PROTOCOL_VERSION`.
+    """
+    from keras_bettermodels.tensorboard import metadata
+
+    summary_metadata = metadata.create_summary_metadata(
+        plugin_name, version=metadata.PROTOCOL_VERSION if version is None else version
+    )
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=TensorShapeProto(),
+        string_val=[json.dumps(dict(payload)).encode()],
+    )
+    value = summary_pb2.Summary.Value(tag=tag, metadata=summary_metadata, tensor=tensor)
+    write_values(log_dir, step, [value])
+
+
+def read_json(tensor: tensor_pb2.TensorProto) -> dict[str, Any]:
+    """Returns the document that `write_json` stored in `tensor`."""
+    if not tensor.string_val:
+        raise ValueError("The tensor holds no JSON document (empty string_val).")
+    document = json.loads(tensor.string_val[0].decode())
+    if not isinstance(document, dict):
+        raise ValueError(f"Expected a JSON object. Received: {document!r}")
+    return document
 
 
 def close_all() -> None:

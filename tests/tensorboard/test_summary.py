@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -69,3 +70,34 @@ def test_writing_imports_neither_tensorflow_nor_keras(tmp_path):
     )
     assert heavy_modules_after(code) == []
     assert _load(tmp_path).Tags()["tensors"] == ["x"]
+
+
+def test_json_documents_round_trip_with_their_plugin_and_version(tmp_path):
+    from tensorboard.compat.proto import summary_pb2
+
+    from keras_bettermodels.tensorboard import metadata
+
+    payload = {"verdict": "great", "relative_error": 3e-9, "kinks": [], "x": math.inf}
+    summary.write_json(
+        tmp_path,
+        2,
+        "gradient_check/report",
+        payload,
+        plugin_name=metadata.GRADIENT_CHECK_PLUGIN,
+    )
+    events = _load(tmp_path)
+    (event,) = events.Tensors("gradient_check/report")
+    assert event.step == 2
+    assert summary.read_json(event.tensor_proto) == payload
+    meta = events.SummaryMetadata("gradient_check/report")
+    assert meta.plugin_data.plugin_name == "kbm_gradient_check"
+    assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
+    assert metadata.parse_plugin_content(meta.plugin_data.content) == {"version": 1}
+
+
+@pytest.mark.parametrize("content", [b'{"version": 99}', b"not json", b'{"v": 1}'])
+def test_unknown_plugin_content_is_refused(content):
+    from keras_bettermodels.tensorboard import metadata
+
+    with pytest.raises(ValueError, match="Received"):
+        metadata.parse_plugin_content(content)
