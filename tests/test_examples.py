@@ -12,6 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 
+# What each example must print: proof that it did its job, not just that it ran.
+# A new example without an entry here fails, so none goes unchecked.
+EXPECTED_OUTPUT = {
+    "early_stopping.py": "stopped_epoch",
+}
+
 
 def test_examples_exist() -> None:
     assert EXAMPLES, f"no examples found in {REPO / 'examples'}"
@@ -19,6 +25,7 @@ def test_examples_exist() -> None:
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.name)
 def test_example_runs(script: Path) -> None:
+    assert script.name in EXPECTED_OUTPUT, f"add {script.name} to EXPECTED_OUTPUT"
     env = {**os.environ, "KBM_QUICK": "1"}  # keeps KERAS_BACKEND
     result = subprocess.run(
         [sys.executable, str(script)],
@@ -29,4 +36,4 @@ def test_example_runs(script: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "stopped_epoch" in result.stdout, result.stdout
+    assert EXPECTED_OUTPUT[script.name] in result.stdout, result.stdout
