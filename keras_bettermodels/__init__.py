@@ -14,13 +14,32 @@ __version__ = "0.1.0.dev0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "CacheTimingCallback": "keras_bettermodels.callbacks",
     "EarlyStopping": "keras_bettermodels.callbacks",
+    "measure_pipeline": "keras_bettermodels.timing",
+    "compare_cache": "keras_bettermodels.timing",
+    "PruneLowMagnitude": "keras_bettermodels.layers",
+    "UpdatePruningMasks": "keras_bettermodels.callbacks",
+    "prune_low_magnitude": "keras_bettermodels.pruning",
+    "strip_pruning": "keras_bettermodels.pruning",
+    "sparsity_report": "keras_bettermodels.pruning",
+    "ConstantSparsity": "keras_bettermodels.pruning",
+    "PolynomialDecay": "keras_bettermodels.pruning",
+    "RandomSearch": "keras_bettermodels.tuners",
     "GL": "keras_bettermodels.criteria",
     "PQ": "keras_bettermodels.criteria",
     "UP": "keras_bettermodels.criteria",
     "Patience": "keras_bettermodels.criteria",
 }
-_SUBMODULES = ("callbacks", "criteria", "tensorboard")
+_SUBMODULES = (
+    "callbacks",
+    "criteria",
+    "layers",
+    "pruning",
+    "tensorboard",
+    "timing",
+    "tuners",
+)
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 

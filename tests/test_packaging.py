@@ -66,3 +66,19 @@ def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_pat
     ).stdout.splitlines()
     assert "site-packages" in out[0] and str(ROOT) not in out[0]
     assert out[1] == "0.1.0.dev0 GL(5) | UP(3)"
+
+
+def test_the_wheel_ships_the_tensorboard_plugins(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    for path in ("common.js", "gradient_check/index.js", "input_timing/index.js"):
+        assert f"keras_bettermodels/tensorboard/static/{path}" in names
+    entry_points = archive.read(
+        next(n for n in names if n.endswith("entry_points.txt"))
+    ).decode()
+    assert "[tensorboard_plugins]" in entry_points
+    for target in (
+        "keras_bettermodels.tensorboard.gradient_check_plugin:GradientCheckPlugin",
+        "keras_bettermodels.tensorboard.input_timing_plugin:InputTimingPlugin",
+    ):
+        assert target in entry_points

@@ -24,7 +24,31 @@ def test_public_surface():
     }
     from keras_bettermodels import callbacks, criteria
 
-    assert callbacks.__all__ == ["EarlyStopping", "StoppingReason"]
+    assert set(callbacks.__all__) >= {
+        "CacheTimingCallback",
+        "EarlyStopping",
+        "StoppingReason",
+    }
+    from keras_bettermodels import layers, pruning, timing, tuners
+
+    assert "UpdatePruningMasks" in callbacks.__all__
+    assert layers.__all__ == ["PruneLowMagnitude"]
+    assert set(pruning.__all__) >= {
+        "ConstantSparsity",
+        "PolynomialDecay",
+        "PruningSchedule",
+        "prune_low_magnitude",
+        "strip_pruning",
+        "sparsity_report",
+    }
+    assert tuners.__all__ == ["RandomSearch", "RetrainInfo"]
+
+    assert {
+        "measure_pipeline",
+        "compare_cache",
+        "TimingReport",
+        "inspect_pipeline",
+    } <= set(timing.__all__)
     for name in ("GL", "PQ", "UP", "Patience", "AnyOf", "AllOf", "get", "measures"):
         assert name in criteria.__all__
     assert keras_bettermodels.EarlyStopping is callbacks.EarlyStopping
@@ -44,6 +68,7 @@ def test_unknown_names_raise_attribute_error():
         "keras_bettermodels",
         "keras_bettermodels.tensorboard",
         "keras_bettermodels.criteria",
+        "keras_bettermodels.timing",
     ],
 )
 def test_importing_light_modules_loads_no_backend(module):

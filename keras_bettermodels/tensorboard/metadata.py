@@ -22,9 +22,9 @@ __all__ = [
 ]
 
 #: The Gradient check tab: one `GradientCheckReport.to_dict()` per summary.
-GRADIENT_CHECK_PLUGIN = "kbm_gradient_check"
+GRADIENT_CHECK_PLUGIN = "bettermodels_gradient_check"
 #: The Input timing tab: one `TimingReport` dict per summary.
-INPUT_TIMING_PLUGIN = "kbm_input_timing"
+INPUT_TIMING_PLUGIN = "bettermodels_input_timing"
 #: Version of the JSON payload format; bump when a payload's fields change.
 PROTOCOL_VERSION = 1
 

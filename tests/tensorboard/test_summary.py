@@ -90,7 +90,7 @@ def test_json_documents_round_trip_with_their_plugin_and_version(tmp_path):
     assert event.step == 2
     assert summary.read_json(event.tensor_proto) == payload
     meta = events.SummaryMetadata("gradient_check/report")
-    assert meta.plugin_data.plugin_name == "kbm_gradient_check"
+    assert meta.plugin_data.plugin_name == metadata.GRADIENT_CHECK_PLUGIN
     assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
     assert metadata.parse_plugin_content(meta.plugin_data.content) == {"version": 1}
 

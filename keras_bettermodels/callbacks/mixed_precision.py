@@ -1,0 +1,443 @@
+"""MixedPrecisionGuard: audit, watch and rescue mixed-precision training."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from typing import Any
+
+import keras
+from keras.src.utils import io_utils
+
+from keras_bettermodels import _validation
+from keras_bettermodels.precision import findings as findings_lib
+from keras_bettermodels.precision import loss_scale
+from keras_bettermodels.precision.audit import DEFAULT_MIN_PARAMS, audit
+from keras_bettermodels.precision.findings import Finding
+
+__all__ = ["ON_NONFINITE", "MixedPrecisionGuard"]
+
+#: What `MixedPrecisionGuard` can do about a non-finite loss.
+ON_NONFINITE = ("restore", "stop", "raise", "warn")
+_TAG = "mixed_precision"
+_NONFINITE_FIX = (
+    "Find the layer whose activations overflow float16 (values past 65504) and "
+    'compute it in float32 (`dtype="float32"`); check the data for NaN or '
+    "infinite values; lower the learning rate; under mixed_float16 keep loss "
+    "scaling on (`compile(auto_scale_loss=True)`, the default)."
+)
+
+
+class MixedPrecisionGuard(keras.callbacks.Callback):
+    """Audits a mixed-precision setup, watches the loss scale, rescues NaN runs.
+
+    - **At train begin** it runs `keras_bettermodels.precision.audit` on the
+      model: float16 outputs or softmax, missing loss scaling, hardware that
+      gains nothing (a CPU, a GPU older than Volta, float16 on a TPU), a model
+      too small to gain much, sizes that are not multiples of 8. It prints the
+      findings (with `verbose=1`) and keeps them in `findings`.
+    - **At each epoch end** it reads the `LossScaleOptimizer`'s dynamic scale
+      and counts the steps it skipped: Keras 3's `LossScaleOptimizer` does
+      not advance `optimizer.iterations` on a skipped step, so skipped steps =
+      steps run - iterations gained. It reports `skipped-steps` (count and
+      share) and `loss-scale-collapse` (the scale fell below 1, or fell at 3
+      epoch ends in a row: Keras puts no floor under it). These are read once
+      per epoch, never in a batch hook: on JAX, reading model state there
+      would force a state sync on every step.
+    - **After each batch** it checks the training loss that Keras has already
+      turned into a Python float for the batch-end hooks (no extra device
+      sync; on JAX and PyTorch this runs on Keras' callback thread, off the
+      training loop). A NaN or infinite loss (`nonfinite-loss`) is handled by
+      `on_nonfinite`:
+        - `"restore"`: stop training and, at that epoch's end, put back the
+          weights and optimizer state of the last epoch that ended with a
+          finite loss (or of the start of training). Keeps a copy of them in
+          device memory, refreshed at each good epoch end.
+        - `"stop"`: stop training at the end of the epoch; the weights stay as
+          training left them (possibly NaN).
+        - `"raise"`: raise `FloatingPointError`.
+        - `"warn"`: warn once per epoch and train on.
+
+    Put the guard first in `callbacks`, so that callbacks that save the model
+    at the same epoch end (`ModelCheckpoint`) see the restored weights.
+
+    Args:
+        on_nonfinite: `"restore"`, `"stop"`, `"raise"` or `"warn"`. Defaults
+            to `"restore"`.
+        batch_size: the training batch size, for the audit's multiple-of-8
+            check (a callback cannot see it). Defaults to `None`.
+        min_params: the audit's `small-model` threshold. Defaults to
+            `100_000_000`.
+        verbose: 0 is silent, 1 prints the audit and each finding. Defaults
+            to `1`.
+        log_dir: if set, the loss scale and the skipped steps are written
+            there as TensorBoard scalars under `mixed_precision/`, and the
+            findings as text (TensorBoard's Text tab). Defaults to `None`.
+
+    Attributes:
+        findings: the audit's findings, then those raised while training, in
+            order.
+        loss_scale_report: the latest `LossScaleReport` (skipped steps, share,
+            scale), or `None` without a `LossScaleOptimizer`.
+        nonfinite_epoch: the 0-based epoch of the first non-finite loss, or
+            `None`.
+        restored_epoch: after a restore, the 0-based epoch whose end-of-epoch
+            state was put back (-1: the start of training); else `None`.
+        stopped_epoch: the 0-based epoch after which the guard stopped
+            training; 0 if it did not (Keras' convention).
+
+    Raises:
+        ValueError: for an invalid `on_nonfinite`, `batch_size`, `min_params`
+            or `verbose`.
+        FloatingPointError: during `fit`, with `on_nonfinite="raise"`.
+
+    Example:
+
+    ```python
+    keras.config.set_dtype_policy("mixed_float16")
+    model = build_model()  # ends in Activation("softmax", dtype="float32")
+    model.compile(...)     # wraps the optimizer in a LossScaleOptimizer
+    guard = MixedPrecisionGuard(batch_size=256, log_dir="runs/mp")
+    model.fit(x, y, batch_size=256, epochs=10, callbacks=[guard])
+    for finding in guard.findings:
+        print(finding)
+    ```
+
+    References:
+        Paulius Micikevicius et al., "Mixed Precision Training", ICLR 2018.
+    """
+
+    # Keras may run the batch-end hook on its callback thread (JAX, PyTorch):
+    # it only reads the logs and takes a lock.
+    async_safe = True
+
+    def __init__(
+        self,
+        *,
+        on_nonfinite: str = "restore",
+        batch_size: int | None = None,
+        min_params: int = DEFAULT_MIN_PARAMS,
+        verbose: int = 1,
+        log_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if on_nonfinite not in ON_NONFINITE:
+            raise ValueError(
+                _validation.invalid_value(
+                    "on_nonfinite", f"one of {ON_NONFINITE}", on_nonfinite
+                )
+            )
+        self.on_nonfinite = on_nonfinite
+        self.batch_size = (
+            None
+            if batch_size is None
+            else _validation.check_int("batch_size", batch_size, minimum=1)
+        )
+        self.min_params = _validation.check_int("min_params", min_params)
+        self.verbose = _validation.check_int("verbose", verbose)
+        if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
+            raise TypeError(
+                _validation.invalid_type("log_dir", "a path or None", log_dir)
+            )
+        self.log_dir = log_dir
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._reset()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies (keras-tuner deep-copies callbacks per trial) start afresh:
+        # a lock cannot be copied, and the kept state belongs to this fit.
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_good_state"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _reset(self) -> None:
+        self.findings: list[Finding] = []
+        self.loss_scale_report: loss_scale.LossScaleReport | None = None
+        self.nonfinite_epoch: int | None = None
+        self.restored_epoch: int | None = None
+        self.stopped_epoch = 0
+        self._checks: list[loss_scale.LossScaleCheck] = []
+        self._audited = False
+        self._good_state: list[Any] | None = None
+        self._good_epoch = -1
+        self._iterations: int | None = None
+        self._epoch_steps = 0
+        self._nonfinite_batch: int | None = None
+
+    def _model_without_sync(self) -> Any:
+        # On JAX, `Callback.model` syncs the whole training state back into
+        # the model (`jax_state_sync`); from Keras' callback thread that would
+        # also race the training loop. Batch hooks use the bare model.
+        if keras.backend.backend() == "jax":
+            return self._model
+        return self.model
+
+    # -- optimizer readings (epoch ends only) --------------------------------
+
+    def _loss_scale_optimizer(self) -> Any:
+        optimizer = getattr(self.model, "optimizer", None)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer
+        return None
+
+    def _read_iterations(self) -> int | None:
+        optimizer = self._loss_scale_optimizer()
+        if optimizer is None:
+            return None
+        inner = optimizer.inner_optimizer
+        # The raw counter: `iterations` divides by gradient_accumulation_steps.
+        counter = getattr(inner, "_iterations", None)
+        if counter is None:
+            counter = inner.iterations
+        return int(keras.ops.convert_to_numpy(counter))
+
+    def _read_scale(self) -> float | None:
+        optimizer = self._loss_scale_optimizer()
+        if optimizer is None:
+            return None
+        if not optimizer.built:  # TensorFlow builds it at the first step
+            return float(optimizer.initial_scale)
+        return float(keras.ops.convert_to_numpy(optimizer.dynamic_scale))
+
+    # -- the last good state ("restore" only) ---------------------------------
+
+    def _state_variables(self) -> list[Any]:
+        variables = list(self.model.weights)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            variables += list(optimizer.variables)
+        return variables
+
+    def _build_optimizer(self) -> None:
+        """Builds the optimizer now, so that the first snapshot holds its state.
+
+        Keras does so before training on JAX and PyTorch; on TensorFlow it
+        waits for the first step.
+        """
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None or optimizer.built or not model.built:
+            return
+        if keras.backend.backend() == "tensorflow":
+            with model.distribute_strategy.scope():
+                optimizer.build(model.trainable_variables)
+        else:
+            optimizer.build(model.trainable_variables)
+
+    def _snapshot(self) -> None:
+        """Keeps a device copy of the weights and optimizer state."""
+        if keras.backend.backend() == "torch":
+            import torch
+
+            with torch.no_grad():
+                self._good_state = [
+                    v.value.detach().clone() for v in self._state_variables()
+                ]
+        else:
+            self._good_state = [
+                keras.ops.copy(v.value) for v in self._state_variables()
+            ]
+
+    def _restore(self) -> bool:
+        if self._good_state is None:
+            return False
+        variables = self._state_variables()
+        if len(variables) != len(self._good_state):
+            return False  # the optimizer was built meanwhile: cannot match
+        for variable, value in zip(variables, self._good_state, strict=True):
+            variable.assign(value)
+        return True
+
+    # -- hooks ---------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._reset()
+        if self.model.built:
+            self._audit()
+        # Else (TensorFlow builds a model without an `Input` at its first
+        # step) the audit runs at the first epoch end.
+        self._iterations = self._read_iterations()
+        scale = self._read_scale()
+        if scale is not None:
+            self._checks.append(
+                loss_scale.LossScaleCheck(
+                    -1, 0, 0, scale, label="the start of training"
+                )
+            )
+        if self.on_nonfinite == "restore" and self.model.built:
+            self._build_optimizer()
+            self._snapshot()
+
+    def _audit(self) -> None:
+        audited = audit(
+            self.model, batch_size=self.batch_size, min_params=self.min_params
+        )
+        self._audited = True
+        self.findings.extend(audited)
+        if self.verbose > 0:
+            io_utils.print_msg(
+                f"MixedPrecisionGuard: audit of model `{self.model.name}` "
+                f"(policy {self.model.dtype_policy.name!r}):"
+            )
+            for finding in audited:
+                io_utils.print_msg(f"  {finding}")
+        self._write_findings(0, audited, "audit")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self._epoch = epoch
+            self._epoch_steps = 0
+            self._nonfinite_batch = None
+
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        with self._lock:
+            self._epoch_steps = max(self._epoch_steps, batch + 1)
+            if self._nonfinite_batch is not None:
+                return
+            loss = (logs or {}).get("loss")
+            if loss is None or math.isfinite(float(loss)):
+                return
+            self._nonfinite_batch = batch
+        if self.on_nonfinite in ("restore", "stop"):
+            self._model_without_sync().stop_training = True
+        elif self.on_nonfinite == "raise":
+            self._raise(self._epoch, float(loss))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if not self._audited:
+            self._audit()
+        new: list[Finding] = []
+        scalars: dict[str, float | None] = {}
+        iterations = self._read_iterations()
+        if iterations is not None and self._iterations is not None:
+            check = loss_scale.LossScaleCheck(
+                epoch,
+                self._epoch_steps,
+                iterations - self._iterations,
+                self._read_scale(),
+                label=f"epoch {epoch + 1}",
+            )
+            self._checks.append(check)
+            self.loss_scale_report = loss_scale.analyze_loss_scale(self._checks)
+            new.extend(self.loss_scale_report.findings)
+            scalars = {
+                f"{_TAG}/loss_scale": check.scale,
+                f"{_TAG}/skipped_steps": float(check.skipped),
+                f"{_TAG}/skipped_share": (
+                    check.skipped / check.steps_run if check.steps_run else None
+                ),
+            }
+        self._iterations = iterations
+
+        loss = logs.get("loss")
+        nonfinite = self._nonfinite_batch is not None or (
+            loss is not None and not math.isfinite(float(loss))
+        )
+        if nonfinite:
+            new.append(self._handle_nonfinite(epoch, loss))
+        elif self.on_nonfinite == "restore":
+            self._snapshot()
+            self._good_epoch = epoch
+
+        self.findings.extend(new)
+        if self.verbose > 0:
+            for finding in new:
+                io_utils.print_msg(f"Epoch {epoch + 1}: {finding}")
+        if self.log_dir is not None and scalars:
+            from keras_bettermodels.tensorboard import summary
+
+            summary.write_scalars(self.log_dir, epoch, scalars)
+        self._write_findings(epoch, new, "findings")
+
+    def _nonfinite_message(self, epoch: int, loss: Any) -> str:
+        batch = self._nonfinite_batch
+        where = "" if batch is None else f" at batch {batch}"
+        return f"The training loss became {loss}{where} in epoch {epoch + 1}."
+
+    def _raise(self, epoch: int, loss: Any) -> None:
+        message = self._nonfinite_message(epoch, loss)
+        with self._lock:
+            if self.nonfinite_epoch is None:
+                self.nonfinite_epoch = epoch
+            self.findings.append(
+                Finding(findings_lib.NONFINITE_LOSS, "error", message, _NONFINITE_FIX)
+            )
+        raise FloatingPointError(
+            f"{message} (MixedPrecisionGuard(on_nonfinite='raise')) {_NONFINITE_FIX}"
+        )
+
+    def _handle_nonfinite(self, epoch: int, loss: Any) -> Finding:
+        if self.on_nonfinite == "raise":
+            self._raise(epoch, loss)  # seen only in the epoch's logs
+        if self.nonfinite_epoch is None:
+            self.nonfinite_epoch = epoch
+        message = self._nonfinite_message(epoch, loss)
+        if self.on_nonfinite == "restore":
+            if self._restore():
+                self.restored_epoch = self._good_epoch
+                source = (
+                    "the start of this fit"
+                    if self._good_epoch < 0
+                    else f"the end of epoch {self._good_epoch + 1}"
+                )
+                message += (
+                    f" Restored the weights and optimizer state from {source} "
+                    "and stopped training."
+                )
+                self._iterations = self._read_iterations()
+            else:
+                message += " Stopped training; no earlier state could be restored."
+            self._stop(epoch)
+        elif self.on_nonfinite == "stop":
+            message += " Stopped training; the weights are as training left them."
+            self._stop(epoch)
+        elif self.on_nonfinite == "warn":
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return Finding(findings_lib.NONFINITE_LOSS, "error", message, _NONFINITE_FIX)
+
+    def _stop(self, epoch: int) -> None:
+        self.model.stop_training = True
+        self.stopped_epoch = epoch
+
+    def _write_findings(self, step: int, found: list[Finding], name: str) -> None:
+        if self.log_dir is None or not found:
+            return
+        text = "\n\n".join(finding.to_markdown() for finding in found)
+        _write_text(self.log_dir, step, f"{_TAG}/{name}", text)
+
+
+def _write_text(
+    log_dir: str | os.PathLike[str], step: int, tag: str, text: str
+) -> None:
+    """Writes Markdown `text` for TensorBoard's Text tab, without TensorFlow.
+
+    The summary is what `tf.summary.text` writes: a DT_STRING scalar tensor
+    whose metadata names the `text` plugin (content: a `TextPluginData`
+    proto), with `data_class=DATA_CLASS_TENSOR` so TensorBoard lists it.
+    """
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, types_pb2
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.plugins.text import metadata as text_metadata
+
+    from keras_bettermodels.tensorboard import summary
+
+    metadata = text_metadata.create_summary_metadata(display_name="", description="")
+    metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=TensorShapeProto(),
+        string_val=[text.encode("utf-8")],
+    )
+    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
+    summary.write_values(log_dir, step, [value])

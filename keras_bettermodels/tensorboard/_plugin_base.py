@@ -1,0 +1,378 @@
+"""The backend shared by the package's TensorBoard plugins (private).
+
+Each plugin renders one kind of JSON report that
+`keras_bettermodels.tensorboard.summary.write_json` stored under the plugin's
+name. The backend reads them through `context.data_provider` only, so it works
+with TensorBoard's fast (Rust) loader and with `--load_fast=false` alike, and it
+never answers a request with a 500:
+
+- `GET /index.js` and `GET /static/<file>`: the frontend, an ES module per
+  plugin; a path that leaves the static folder is a 404.
+- `GET /reports`: the latest report of every run and tag, with the steps of
+  the earlier ones.
+- `GET /report?run=...&tag=...[&step=...]`: one report; an unknown run, tag or
+  step is a 400 with a JSON `{"error": ...}`.
+
+A report that cannot be read (written by a newer content version, not JSON,
+not an object) does not fail the request: its entry carries an `error`
+message that the tab shows in place of the report.
+
+Nothing here imports Keras, TensorFlow or a backend: TensorBoard imports the
+plugins when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from tensorboard.util import tensor_util
+from werkzeug import wrappers
+
+from keras_bettermodels.tensorboard import metadata, summary
+
+__all__ = ["STATIC_ROOT", "ReportPlugin"]
+
+#: The folder that holds the plugins' frontends.
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+_CONTENT_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
+_JSON = "application/json"
+# TensorBoard keeps 10 reports per run and tag unless told otherwise
+# (`--samples_per_plugin`). Listings read at most this many, evenly sampled and
+# always with the latest: the fast loader sends every report it reads over
+# gRPC, and a long run with `--samples_per_plugin=<name>=1000` would otherwise
+# send all of them (30 MB for 200-variable reports) for every page view.
+_LISTED_STEPS = 100
+# A step that is not among the sampled ones is looked for among all reports.
+_ALL_STEPS = 1_000_000
+# Unknown-run messages list at most this many of the runs that exist.
+_LISTED_NAMES = 20
+
+Listing = Mapping[str, Mapping[str, provider.TensorTimeSeries]]
+
+
+class _BadRequest(errors.InvalidArgumentError):
+    """A request with an unknown run, tag or step: answered with a 400."""
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _wsgi(handler: Callable[[wrappers.Request], Any]) -> Callable[..., Any]:
+    """Turns `handler(request) -> response` into a WSGI application."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return handler(wrappers.Request(environ))(environ, start_response)
+
+    return application
+
+
+def _document(datum: provider.TensorDatum) -> dict[str, Any]:
+    """Returns the JSON document `write_json` stored in one tensor datum."""
+    return summary.read_json(tensor_util.make_tensor_proto(datum.numpy))
+
+
+class ReportPlugin(base_plugin.TBPlugin):
+    """A dynamic plugin that renders one JSON report per run, tag and step.
+
+    Subclasses set `plugin_name` (from `metadata`), `tab_name`, the folder of
+    their frontend under `static/`, and the report's name in messages.
+
+    Args:
+        context: the `base_plugin.TBContext` TensorBoard passes to plugins;
+            only its `data_provider` is used.
+    """
+
+    plugin_name: str = ""
+    #: The tab's title in TensorBoard's menu.
+    tab_name: str = ""
+    #: The folder under `static/` that holds this plugin's `index.js`.
+    static_folder: str = ""
+
+    def __init__(self, context: base_plugin.TBContext) -> None:
+        super().__init__(context)
+        self._data_provider = context.data_provider
+
+    # TensorBoard's plugin interface.
+
+    def get_plugin_apps(self) -> dict[str, Callable[..., Any]]:
+        """Returns the routes, relative to `/data/plugin/<plugin_name>`."""
+        return {
+            "/index.js": _wsgi(self._serve_index),
+            "/static/*": _wsgi(self._serve_static),
+            "/reports": _wsgi(self._serve_reports),
+            "/report": _wsgi(self._serve_report),
+        }
+
+    def is_active(self) -> bool:
+        """Returns `False`: TensorBoard lists the tab whenever the logs hold data.
+
+        TensorBoard asks only when its data provider found none of the
+        plugin's summaries, so there is nothing to show.
+        """
+        return False
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        """Returns the tab's name and its ES module, loaded in an iframe."""
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name=self.tab_name
+        )
+
+    # Data, through the data provider only.
+
+    def _listing(self, ctx: Any, experiment_id: str) -> Listing:
+        if self._data_provider is None:
+            return {}
+        return self._data_provider.list_tensors(
+            ctx, experiment_id=experiment_id, plugin_name=self.plugin_name
+        )
+
+    def _read(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        runs: list[str],
+        tags: list[str],
+        downsample: int = _LISTED_STEPS,
+    ) -> Mapping[str, Mapping[str, list[provider.TensorDatum]]]:
+        if not runs or not tags or self._data_provider is None:
+            return {}
+        return self._data_provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=self.plugin_name,
+            downsample=downsample,
+            run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+        )
+
+    def _entry(
+        self,
+        run: str,
+        tag: str,
+        series: provider.TensorTimeSeries,
+        listed: list[provider.TensorDatum],
+        step: int | None = None,
+        every: list[provider.TensorDatum] | None = None,
+    ) -> dict[str, Any]:
+        """Returns the response entry for one report (the latest by default).
+
+        `listed` are the reports read for the listing (at most
+        `_LISTED_STEPS`, always with the latest); `every` holds all of them,
+        when `step` had to be looked for there.
+        """
+        steps = [datum.step for datum in listed]
+        entry: dict[str, Any] = {
+            "run": run,
+            "tag": tag,
+            "steps": steps,
+            "steps_sampled": len(listed) >= _LISTED_STEPS,
+            "step": None,
+            "wall_time": None,
+            "report": None,
+            "error": None,
+        }
+        try:
+            metadata.parse_plugin_content(series.plugin_content)
+        except ValueError as error:
+            entry["error"] = str(error)
+            return entry
+        if not listed:
+            entry["error"] = "No report has been read for this tag yet."
+            return entry
+        if step is None:
+            datum = listed[-1]
+        else:
+            matches = [datum for datum in every or listed if datum.step == step]
+            if not matches:
+                raise _BadRequest(
+                    f"Unknown `step` for run {run!r} and tag {tag!r}. Expected "
+                    f"one of the steps of its reports, such as {steps[-5:]}. "
+                    f"Received: step={step}"
+                )
+            datum = matches[-1]
+            entry["steps"] = sorted({*steps, step})
+        entry["step"], entry["wall_time"] = datum.step, datum.wall_time
+        try:
+            entry["report"] = _document(datum)
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            entry["error"] = f"The report at step {datum.step} is unreadable: {error}"
+        return entry
+
+    def reports_impl(self, ctx: Any, experiment_id: str) -> dict[str, Any]:
+        """Returns the latest report of every run and tag, sorted by run.
+
+        Args:
+            ctx: the request's `RequestContext`.
+            experiment_id: the experiment the request is for.
+
+        Returns:
+            `{"plugin": name, "protocol_version": int, "reports": [entry, ...]}`
+            where each entry has `run`, `tag`, `steps` (every step read),
+            `step`, `wall_time`, `report` (the document, or `None`) and `error`
+            (a message, or `None`).
+        """
+        listing = self._listing(ctx, experiment_id)
+        runs = sorted(listing)
+        tags = sorted({tag for run in runs for tag in listing[run]})
+        data = self._read(ctx, experiment_id, runs, tags)
+        reports = [
+            self._entry(run, tag, series, list(data.get(run, {}).get(tag, [])))
+            for run in runs
+            for tag, series in sorted(listing[run].items())
+        ]
+        return {
+            "plugin": self.plugin_name,
+            "protocol_version": metadata.PROTOCOL_VERSION,
+            "reports": reports,
+        }
+
+    def report_impl(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        run: str | None,
+        tag: str | None,
+        step: str | int | None = None,
+    ) -> dict[str, Any]:
+        """Returns one report: the latest of `run` and `tag`, or the one at `step`.
+
+        Args:
+            ctx: the request's `RequestContext`.
+            experiment_id: the experiment the request is for.
+            run: the run's name.
+            tag: the summary's tag.
+            step: the report's step (an integer, or its decimal text).
+                Defaults to `None`, the latest report.
+
+        Returns:
+            One entry as in `reports_impl`.
+
+        Raises:
+            tensorboard.errors.InvalidArgumentError: for a missing or unknown
+                run, tag or step (the route answers 400).
+        """
+        if run is None:
+            raise _BadRequest("Missing argument `run`. Expected a run's name.")
+        if tag is None:
+            raise _BadRequest("Missing argument `tag`. Expected a summary's tag.")
+        parsed_step: int | None = None
+        if step is not None and step != "":
+            try:
+                parsed_step = int(step)
+            except (TypeError, ValueError):
+                raise _BadRequest(
+                    f"Invalid value for argument `step`. Expected an integer. "
+                    f"Received: step={step!r}"
+                ) from None
+        listing = self._listing(ctx, experiment_id)
+        if run not in listing:
+            expected = _names(sorted(listing)) or "none: no run has such reports"
+            raise _BadRequest(
+                f"Unknown `run`. Expected one of {expected}. Received: run={run!r}"
+            )
+        if tag not in listing[run]:
+            raise _BadRequest(
+                f"Unknown `tag` for run {run!r}. Expected one of "
+                f"{_names(sorted(listing[run]))}. Received: tag={tag!r}"
+            )
+        listed = list(
+            self._read(ctx, experiment_id, [run], [tag]).get(run, {}).get(tag, [])
+        )
+        every = None
+        if parsed_step is not None and all(d.step != parsed_step for d in listed):
+            every = list(
+                self._read(ctx, experiment_id, [run], [tag], _ALL_STEPS)
+                .get(run, {})
+                .get(tag, [])
+            )
+        return self._entry(
+            run, tag, listing[run][tag], listed, parsed_step, every=every
+        )
+
+    # Routes: parse the request, call an `*_impl`, answer JSON.
+
+    def _respond_json(self, request: wrappers.Request, call: Callable[[], Any]) -> Any:
+        try:
+            body, code = call(), 200
+        except errors.PublicError as error:
+            body, code = {"error": str(error)}, error.http_code
+        return http_util.Respond(request, body, _JSON, code=code)
+
+    def _serve_reports(self, request: wrappers.Request) -> Any:
+        ctx = plugin_util.context(request.environ)
+        experiment_id = plugin_util.experiment_id(request.environ)
+        return self._respond_json(
+            request, lambda: self.reports_impl(ctx, experiment_id)
+        )
+
+    def _serve_report(self, request: wrappers.Request) -> Any:
+        ctx = plugin_util.context(request.environ)
+        experiment_id = plugin_util.experiment_id(request.environ)
+        args = request.args
+        return self._respond_json(
+            request,
+            lambda: self.report_impl(
+                ctx, experiment_id, args.get("run"), args.get("tag"), args.get("step")
+            ),
+        )
+
+    # The frontend's files.
+
+    def static_path(self, relative: str) -> str | None:
+        """Returns the file that `/static/<relative>` serves, or `None` (a 404).
+
+        Only files directly in `static/` (shared by the plugins) or in this
+        plugin's own folder, with a known type, are served: `..`, absolute
+        paths, empty segments, backslashes and symbolic links out of the
+        folder are refused.
+
+        Args:
+            relative: the part of the URL path after `/static/`, decoded.
+
+        Returns:
+            An absolute path to an existing file, or `None`.
+        """
+        parts = relative.split("/")
+        if any(
+            part in ("", ".", "..") or "\\" in part or "\x00" in part for part in parts
+        ):
+            return None
+        if len(parts) > 2 or (len(parts) == 2 and parts[0] != self.static_folder):
+            return None
+        root = os.path.realpath(STATIC_ROOT)
+        path = os.path.realpath(os.path.join(root, *parts))
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            return None
+        if os.path.splitext(path)[1] not in _CONTENT_TYPES:
+            return None
+        return path
+
+    def _serve_file(self, request: wrappers.Request, relative: str) -> Any:
+        path = self.static_path(relative)
+        if path is None:
+            return http_util.Respond(request, {"error": "Not found."}, _JSON, code=404)
+        with open(path, "rb") as file:
+            content = file.read()
+        content_type = _CONTENT_TYPES[os.path.splitext(path)[1]]
+        return http_util.Respond(request, content, content_type)
+
+    def _serve_index(self, request: wrappers.Request) -> Any:
+        return self._serve_file(request, f"{self.static_folder}/index.js")
+
+    def _serve_static(self, request: wrappers.Request) -> Any:
+        marker = f"/plugin/{self.plugin_name}/static/"
+        _, found, relative = request.path.partition(marker)
+        return self._serve_file(request, relative if found else "")

@@ -1,0 +1,281 @@
+// The "Input timing" tab of keras-bettermodels.
+//
+// Per run, the latest TimingReport: a bar chart of the epoch times with the
+// cache-filling epoch and the compile time marked, the steady-state speedup,
+// samples per second, cached or not, and the advice. Runs sit side by side on
+// one time scale, with a table above them, so "cached" vs "uncached" reads at
+// a glance. Every string from the data is inserted as text.
+
+import {
+  DASH, details, field, finite, getJson, h, message, plain, s, seconds, setup, text, when,
+} from "./static/common.js";
+
+// Fields this tab renders itself; the others show under the stats, by these labels.
+const SHOWN = new Set([
+  "epoch_times", "epochs", "first_epoch_time", "steady_epoch_time", "compile_time", "speedup",
+  "samples_per_second", "cached", "advice", "pipeline",
+]);
+const LABELS = {
+  cache: "Cache",
+  cache_path: "Cache file",
+  prefetched: "Prefetched",
+  cache_reused: "Cache reused from an earlier run",
+  cache_partial: "Cache only partly filled",
+  warmup_epochs: "Warm-up epochs",
+  batch_size: "Batch size",
+  steps_per_second: "Steady steps / s",
+  backend: "Backend",
+};
+const CHART = { width: 440, height: 200, left: 52, right: 12, top: 14, bottom: 34 };
+
+function median(values) {
+  const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
+  if (!sorted.length) return null;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The per-epoch records (`TimingReport.to_dict()["epochs"]`), or []. */
+function epochRecords(report) {
+  const epochs = field(report, "epochs");
+  return Array.isArray(epochs) ? epochs.map((epoch) => (epoch && typeof epoch === "object" ? epoch : {})) : [];
+}
+
+/** Training seconds per epoch: `epoch_times`, or the `time` of each record. */
+function epochTimes(report) {
+  const times = field(report, "epoch_times");
+  if (Array.isArray(times)) return times.map(finite);
+  return epochRecords(report).map((epoch) => finite(epoch.time));
+}
+
+/** Steady samples per second, and per epoch where the records have it. */
+function samplesPerSecond(report) {
+  const value = field(report, "samples_per_second");
+  if (Array.isArray(value)) {
+    const rates = value.map(finite);
+    return { overall: median(rates.length > 1 ? rates.slice(1) : rates), perEpoch: rates };
+  }
+  return {
+    overall: finite(value),
+    perEpoch: epochRecords(report).map((epoch) => finite(epoch.samples_per_second)),
+  };
+}
+
+/** Whether the first epoch filled a cache (cached, and not a reused file cache). */
+function fillsCache(report) {
+  return field(report, "cached") === true && field(report, "cache_reused") !== true;
+}
+
+function cachedBadge(cached, kind) {
+  if (cached === true) {
+    const words = typeof kind === "string" && kind ? `cached (${kind})` : "cached";
+    return h("span", { class: "band band-great", "data-cached": "true" }, words);
+  }
+  if (cached === false) return h("span", { class: "band band-check", "data-cached": "false" }, "not cached");
+  return h("span", { class: "band band-none", "data-cached": "unknown" }, "not inspected");
+}
+
+function speedupText(value) {
+  const text = plain(value, 3);
+  return text === DASH ? DASH : `${text}\u00d7`;
+}
+
+function adviceOf(report) {
+  const advice = field(report, "advice");
+  if (Array.isArray(advice)) return advice.map((item) => text(item));
+  if (advice === undefined) return null;
+  return [text(advice)];
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    if (step * power >= value) return step * power;
+  }
+  return 10 * power;
+}
+
+/** The bar chart of one run's epoch times, on the shared scale `yMax` (seconds). */
+function chart(report, yMax) {
+  const times = epochTimes(report);
+  const { width, height, left, right, top, bottom } = CHART;
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const y = (value) => top + plotHeight - (Math.max(0, value) / yMax) * plotHeight;
+  const fills = fillsCache(report);
+  const compile = finite(field(report, "compile_time"));
+  const steady = finite(field(report, "steady_epoch_time"));
+  const rates = samplesPerSecond(report).perEpoch;
+  const svg = s("svg", {
+    class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": "Epoch times",
+  });
+  // Axes and ticks.
+  for (const fraction of [0, 0.5, 1]) {
+    const value = yMax * fraction;
+    svg.appendChild(s("line", { class: "axis", x1: left, x2: width - right, y1: y(value), y2: y(value), "stroke-opacity": fraction ? 0.25 : 1 }));
+    svg.appendChild(s("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, seconds(value)));
+  }
+  if (!times.length) {
+    svg.appendChild(s("text", { x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" }, "no epoch times"));
+    return svg;
+  }
+  const slot = plotWidth / times.length;
+  const barWidth = Math.max(2, Math.min(48, slot * 0.7));
+  const labelEvery = Math.ceil(times.length / 12);
+  times.forEach((time, index) => {
+    const x = left + slot * index + (slot - barWidth) / 2;
+    const filling = index === 0 && fills;
+    const value = time === null ? 0 : time;
+    const parts = [`epoch ${index + 1}: ${seconds(time)}`];
+    if (filling) parts.push("fills the cache");
+    if (index === 0 && compile !== null) parts.push(`of which compile ${seconds(compile)}`);
+    if (rates[index] !== undefined && rates[index] !== null) parts.push(`${plain(rates[index])} samples/s`);
+    const bar = s("rect", {
+      class: filling ? "bar fill" : "bar", x, width: barWidth, y: y(value),
+      height: Math.max(0, y(0) - y(value)), fill: filling ? "var(--fill)" : "var(--bar)",
+      "data-epoch": index + 1, "data-seconds": time === null ? "" : time,
+    }, s("title", null, parts.join(", ")));
+    svg.appendChild(bar);
+    if (index === 0 && compile !== null) {
+      const shown = Math.min(compile, value);
+      svg.appendChild(s("rect", {
+        class: "compile", x, width: barWidth, y: y(shown), height: Math.max(0, y(0) - y(shown)),
+        fill: "var(--compile)", "data-seconds": compile,
+      }, s("title", null, `compile / tracing: ${seconds(compile)}`)));
+    }
+    if (index % labelEvery === 0) {
+      svg.appendChild(s("text", { x: x + barWidth / 2, y: y(0) + 14, "text-anchor": "middle" }, String(index + 1)));
+    }
+  });
+  if (steady !== null) {
+    svg.appendChild(s("line", {
+      class: "steady", x1: left, x2: width - right, y1: y(steady), y2: y(steady),
+      stroke: "var(--steady)", "stroke-dasharray": "5 4", "stroke-width": 1.5,
+    }, s("title", null, `steady epoch: ${seconds(steady)}`)));
+  }
+  svg.appendChild(s("text", { x: left + plotWidth / 2, y: height - 4, "text-anchor": "middle" }, "epoch"));
+  return svg;
+}
+
+function chartLegend(fills) {
+  const swatch = (color, label, dashed = false) => h("span", { class: "muted" },
+    (() => {
+      const icon = s("svg", { width: 14, height: 10, "aria-hidden": "true" },
+        dashed
+          ? s("line", { x1: 0, x2: 14, y1: 5, y2: 5, stroke: color, "stroke-dasharray": "4 2", "stroke-width": 2 })
+          : s("rect", { width: 14, height: 10, fill: color }));
+      return icon;
+    })(), ` ${label}  `);
+  return h("p", { class: "chart-legend" },
+    swatch("var(--bar)", "epoch"),
+    fills ? swatch("var(--fill)", "cache-filling epoch") : null,
+    swatch("var(--compile)", "compile time"),
+    swatch("var(--steady)", "steady epoch", true));
+}
+
+function pipelineDetails(pipeline) {
+  if (!pipeline || typeof pipeline !== "object") return null;
+  const list = details(pipeline, new Set());
+  return list ? h("details", { class: "pipeline" }, h("summary", { class: "muted" }, "Input pipeline"), list) : null;
+}
+
+function stat(label, value, name) {
+  return h("div", { class: "stat" }, h("span", { class: "label" }, label),
+    h("span", { class: "value", "data-field": name }, value));
+}
+
+function card(entry, yMax) {
+  const report = entry.report;
+  const header = h("header", null, h("h2", { class: "run" }, text(entry.run)), h("span", { class: "tag" }, text(entry.tag)));
+  const attrs = { class: "card", "data-run": entry.run, "data-tag": entry.tag };
+  if (entry.error) return h("section", attrs, header, message(entry.error, "error"));
+  if (!report || typeof report !== "object") return h("section", attrs, header, message("This report is empty.", "error"));
+  const cached = field(report, "cached");
+  const advice = adviceOf(report);
+  return h(
+    "section",
+    attrs,
+    header,
+    h("div", { class: "stats" },
+      stat("Input", cachedBadge(cached, field(report, "cache")), "cached"),
+      stat("Steady-state speedup", speedupText(field(report, "speedup")), "speedup"),
+      stat("Samples / s", plain(samplesPerSecond(report).overall), "samples_per_second"),
+      stat("First epoch", seconds(field(report, "first_epoch_time")), "first_epoch_time"),
+      stat("Steady epoch", seconds(field(report, "steady_epoch_time")), "steady_epoch_time"),
+      stat("Compile", seconds(field(report, "compile_time")), "compile_time")),
+    chart(report, yMax),
+    chartLegend(fillsCache(report)),
+    h("div", { class: "advice-block" }, h("strong", null, "Advice"),
+      advice === null ? h("p", { class: "muted" }, DASH)
+        : advice.length ? h("ul", { class: "advice" }, advice.map((item) => h("li", null, item)))
+          : h("p", { class: "muted" }, "none")),
+    details(report, SHOWN, LABELS),
+    pipelineDetails(field(report, "pipeline")),
+    h("p", { class: "muted" }, `Step ${entry.step ?? DASH}, written ${when(entry.wall_time)}`),
+  );
+}
+
+function comparison(entries) {
+  const rows = entries.map((entry) => {
+    const report = entry.report && typeof entry.report === "object" && !entry.error ? entry.report : null;
+    const cell = (value) => h("td", { class: "num" }, value);
+    if (entry.error) {
+      return h("tr", { "data-run": entry.run }, h("td", { class: "name" }, text(entry.run)),
+        h("td", { colspan: 6, class: "muted" }, entry.error));
+    }
+    return h("tr", { "data-run": entry.run },
+      h("td", { class: "name" }, text(entry.run)),
+      h("td", null, report ? cachedBadge(field(report, "cached"), field(report, "cache")) : DASH),
+      cell(report ? speedupText(field(report, "speedup")) : DASH),
+      cell(report ? seconds(field(report, "first_epoch_time")) : DASH),
+      cell(report ? seconds(field(report, "steady_epoch_time")) : DASH),
+      cell(report ? seconds(field(report, "compile_time")) : DASH),
+      cell(report ? plain(samplesPerSecond(report).overall) : DASH));
+  });
+  return h("table", { class: "comparison" },
+    h("thead", null, h("tr", null, ["Run", "Input", "Speedup", "First epoch", "Steady epoch", "Compile", "Samples / s"]
+      .map((name, index) => h("th", { class: index > 1 ? "num" : null }, name)))),
+    h("tbody", null, rows));
+}
+
+export async function render() {
+  const main = setup();
+  try {
+    await fill(main);
+  } finally {
+    document.body.dataset.rendered = "true";
+  }
+}
+
+async function fill(main) {
+  main.appendChild(h("h1", null, "Input timing"));
+  main.appendChild(h("p", { class: "muted" },
+    "Training time per epoch. The first epoch pays for tracing (compile) and, with a cache, " +
+    "for filling it; speedup = (first epoch \u2212 compile) / steady epoch, so an uncached " +
+    "pipeline reads about 1\u00d7."));
+  const status = main.appendChild(message("Loading\u2026"));
+  let data;
+  try {
+    data = await getJson("reports");
+  } catch (error) {
+    status.replaceWith(message(`Could not load the reports: ${error.message}`, "error"));
+    return;
+  }
+  const entries = Array.isArray(data.reports) ? data.reports : [];
+  if (!entries.length) {
+    status.replaceWith(message(
+      "No timing reports in this log directory yet. Pass log_dir= to " +
+      "CacheTimingCallback (keras_bettermodels.callbacks) and point TensorBoard at it."));
+    return;
+  }
+  let longest = 0;
+  for (const entry of entries) {
+    if (entry.error || !entry.report) continue;
+    for (const time of epochTimes(entry.report)) if (time !== null) longest = Math.max(longest, time);
+  }
+  const yMax = niceMax(longest);
+  status.replaceWith(comparison(entries));
+  main.appendChild(h("div", { class: "cards" }, entries.map((entry) => card(entry, yMax))));
+}

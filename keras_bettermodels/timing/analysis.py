@@ -1,0 +1,531 @@
+"""From per-epoch timings to compile time, steady epoch time, speedup and advice.
+
+Pure Python: nothing here imports Keras, TensorFlow or a backend. The callback
+(`keras_bettermodels.callbacks.CacheTimingCallback`) gathers one `EpochTiming`
+per epoch and hands them, with what it learnt about the input pipeline, to
+`summarize`, which returns a `TimingReport`.
+
+The figures:
+
+- `first_epoch_time`: the first epoch's training time (validation excluded).
+- `steady_epoch_time`: the median training time of the epochs after the first
+  `warmup_epochs`.
+- `compile_time`: the first step of the first epoch holds tracing /
+  compilation *and* the first batch's input; only its excess over the median
+  first step of the later epochs is compile time (never negative). The last
+  step's excess is added the same way: a smaller last batch compiles again in
+  the first epoch (JAX, and a retrace on TensorFlow).
+- `speedup`: `(first_epoch_time - compile_time) / steady_epoch_time`. An
+  uncached pipeline reports about 1, however long tracing took; a cached one
+  reports how much faster an epoch that reads the cache is than the epoch that
+  filled it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from keras_bettermodels.timing.pipeline import PipelineInfo
+
+__all__ = [
+    "DROP_THRESHOLD",
+    "EpochTiming",
+    "TimingReport",
+    "advise",
+    "compile_time",
+    "speedup",
+    "steady_epoch_time",
+    "summarize",
+]
+
+#: A speedup below this counts as "epoch time does not drop after the first
+#: epoch". Epoch times of a small model on a busy CPU vary by 10-20 %.
+DROP_THRESHOLD = 1.25
+
+# Rows of `TimingReport.__str__` shown in full before eliding the middle.
+_MAX_ROWS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochTiming:
+    """The timings of one epoch of `fit`.
+
+    Attributes:
+        epoch: the 0-based epoch, as Keras numbers it.
+        time: training wall time in seconds, from the start of the epoch to
+            its end, less `validation_time`.
+        validation_time: seconds spent in validation during the epoch.
+        steps: training steps (batches) run in the epoch.
+        time_to_first_step: seconds from the start of the epoch to the start of
+            its first step (creating the iterator; on the PyTorch backend also
+            fetching the first batch).
+        first_step_time: seconds from the start of the epoch to the end of its
+            first step: the iterator, the first batch's input and, in the first
+            epoch, tracing / compilation.
+        samples: samples trained on (`steps * batch_size`, the last, smaller
+            batch counted as full), or `None` when the batch size is unknown.
+        last_step_time: seconds from the start of the last step to the end of
+            training in the epoch (0 when the epoch has one step). A smaller
+            last batch compiles again in the first epoch on JAX and retraces
+            on TensorFlow.
+    """
+
+    epoch: int
+    time: float
+    validation_time: float
+    steps: int
+    time_to_first_step: float
+    first_step_time: float
+    samples: int | None = None
+    last_step_time: float = 0.0
+
+    @property
+    def steps_per_second(self) -> float | None:
+        """Training steps per second, or `None` for an epoch of no time."""
+        return self.steps / self.time if self.time > 0 else None
+
+    @property
+    def samples_per_second(self) -> float | None:
+        """Samples per second, or `None` when the batch size is unknown."""
+        if self.samples is None or self.time <= 0:
+            return None
+        return self.samples / self.time
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the fields and the rates as a JSON-serializable dict."""
+        return {
+            **dataclasses.asdict(self),
+            "steps_per_second": self.steps_per_second,
+            "samples_per_second": self.samples_per_second,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EpochTiming:
+        """Rebuilds an `EpochTiming` from `to_dict()`'s output."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def steady_epoch_time(
+    epoch_times: Sequence[float], warmup_epochs: int = 1
+) -> float | None:
+    """Returns the median epoch time after the first `warmup_epochs` epochs.
+
+    Args:
+        epoch_times: training seconds per epoch, in order.
+        warmup_epochs: epochs left out (the first fills the cache and holds
+            compilation). Defaults to `1`.
+
+    Returns:
+        The median, or `None` if no epoch follows the warm-up.
+    """
+    later = list(epoch_times)[warmup_epochs:]
+    return statistics.median(later) if later else None
+
+
+def _excess(times: Sequence[float]) -> float:
+    return max(0.0, times[0] - statistics.median(times[1:]))
+
+
+def compile_time(
+    first_step_times: Sequence[float],
+    last_step_times: Sequence[float] | None = None,
+) -> float | None:
+    """Returns the excess of the first epoch's first step: tracing / compilation.
+
+    The first step of the first epoch holds compilation and the first batch's
+    input; the first steps of later epochs hold the input only. The excess of
+    the first over the median of the others is compile time.
+
+    A last batch smaller than the others is compiled for again in the first
+    epoch (JAX compiles per shape; TensorFlow retraces once); given the last
+    steps' times too, their excess is added the same way, so that an uncached
+    pipeline reports a speedup near 1 whatever its batch sizes.
+
+    Args:
+        first_step_times: per epoch, seconds from the start of the epoch to the
+            end of its first step.
+        last_step_times: per epoch, seconds from the start of the last step to
+            the end of training in the epoch, or `None`. Defaults to `None`.
+
+    Returns:
+        The excess in seconds, never negative; `None` with fewer than two
+        epochs.
+
+    Example:
+
+    ```python
+    compile_time([2.4, 0.1, 0.12, 0.1])  # 2.3
+    ```
+    """
+    if len(first_step_times) < 2:
+        return None
+    excess = _excess(first_step_times)
+    if last_step_times is not None and len(last_step_times) >= 2:
+        excess += _excess(last_step_times)
+    return excess
+
+
+def speedup(
+    first_epoch_time: float | None,
+    steady_epoch_time: float | None,
+    compile_time: float | None,
+) -> float | None:
+    """Returns `(first_epoch_time - compile_time) / steady_epoch_time`.
+
+    Args:
+        first_epoch_time: the first epoch's training seconds.
+        steady_epoch_time: the median training seconds of the later epochs.
+        compile_time: the first epoch's compile seconds (see `compile_time`).
+
+    Returns:
+        How many times faster a steady epoch is than the first epoch without
+        its compilation; `None` when a figure is missing or the steady epoch
+        took no time.
+    """
+    if first_epoch_time is None or steady_epoch_time is None or compile_time is None:
+        return None
+    if steady_epoch_time <= 0:
+        return None
+    return max(0.0, first_epoch_time - compile_time) / steady_epoch_time
+
+
+def advise(
+    *,
+    pipeline: PipelineInfo | None,
+    speedup: float | None,
+    epochs: int,
+    warmup_epochs: int = 1,
+    cache_reused: bool = False,
+    cache_partial: bool = False,
+    steps_read: int | None = None,
+) -> tuple[str, ...]:
+    """Turns the pipeline's shape and the timings into advice.
+
+    Args:
+        pipeline: what `inspect_pipeline` found, or `None` if the input was
+            not a `tf.data.Dataset` (NumPy arrays, a PyTorch `DataLoader`).
+        speedup: the first epoch over a steady one (see `speedup`), or `None`.
+        epochs: epochs timed.
+        warmup_epochs: epochs before the steady state. Defaults to `1`.
+        cache_reused: whether a complete file cache existed before training
+            started. Defaults to `False`.
+        cache_partial: whether training ended before the cache was complete.
+            Defaults to `False`.
+        steps_read: batches read in all, for the partial-cache message.
+            Defaults to `None`.
+
+    Returns:
+        Sentences, most important first; empty when there is nothing to say.
+    """
+    advice: list[str] = []
+    if epochs <= warmup_epochs:
+        advice.append(
+            f"only {epochs} epoch(s) timed: train more than warmup_epochs="
+            f"{warmup_epochs} epochs to compare a steady epoch with the first"
+        )
+    drops = speedup is not None and speedup >= DROP_THRESHOLD
+    flat = speedup is not None and speedup < DROP_THRESHOLD
+    if pipeline is None:
+        return tuple(advice)
+    explained = False
+    if pipeline.cached and pipeline.take_after_cache:
+        explained = True
+        advice.append(
+            "the cache was only partly filled and will be discarded: `take` after "
+            "`cache` stops reading before the cache is complete, so every epoch "
+            "reads the source again; put `.take(k)` before `.cache()`"
+        )
+    if pipeline.cached and pipeline.repeat_before_cache:
+        explained = True
+        advice.append(
+            "the cache sits after an endless `repeat()` and can never be "
+            "completed: put `.cache()` before `.repeat()`"
+        )
+    if cache_partial and not explained:
+        explained = True
+        read = f" (only {steps_read} batches were read)" if steps_read else ""
+        advice.append(
+            f"the cache was only partly filled and will be discarded{read}: "
+            "TensorFlow keeps a cache only once a full pass over the data "
+            "completes it; train at least one full pass, or put `.take(k)` "
+            "before `.cache()`"
+        )
+    if cache_reused:
+        explained = True
+        advice.append(
+            f"a file cache from an earlier run was reused ({pipeline.cache_path}): "
+            "the first epoch read the cache too, so it shows no speedup; delete "
+            "its files to rebuild it after changing the pipeline"
+        )
+    if (
+        pipeline.cached
+        and pipeline.maps_after_cache
+        and (flat or pipeline.python_map_after_cache)
+    ):
+        explained = True
+        advice.append(
+            "the cache sits before an expensive `map`, which still runs every "
+            "epoch: move `.cache()` after that `map` (keep random augmentation "
+            "after the cache)"
+        )
+    if pipeline.cached and pipeline.shuffle_before_cache:
+        advice.append(
+            "`shuffle` runs before `cache`, so every epoch repeats the first "
+            "epoch's order: call `.shuffle()` after `.cache()`"
+        )
+    if not pipeline.cached and flat:
+        where = (
+            "after the expensive `map`"
+            if pipeline.maps
+            else "after the steps that read and decode the data"
+        )
+        advice.append(
+            "epoch time does not drop after the first epoch and the pipeline is "
+            f"not cached: add `.cache()` {where}"
+        )
+    elif pipeline.cached and flat and not explained:
+        advice.append(
+            "the pipeline is cached but epoch time does not drop: the cache was "
+            "already full when training started (a memory cache filled by an "
+            "earlier `fit` on the same dataset), or reading the data is not "
+            "what takes the time"
+        )
+    elif pipeline.cached and drops and not explained:
+        advice.append(
+            f"the cache works: a steady epoch is {speedup:.1f}x faster than the "
+            "epoch that filled it"
+        )
+    if not pipeline.prefetched:
+        advice.append(
+            "the pipeline does not end with `prefetch`: add "
+            "`.prefetch(tf.data.AUTOTUNE)` last, so that input overlaps training"
+        )
+    return tuple(advice)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimingReport:
+    """What `CacheTimingCallback` measured during one `fit`, and its advice.
+
+    `str(report)` is a short table. `to_dict()` is the JSON document written
+    for TensorBoard's Input timing tab (fields in `docs/caching.md`).
+
+    Attributes:
+        epochs: one `EpochTiming` per epoch.
+        warmup_epochs: epochs left out of `steady_epoch_time`.
+        batch_size: samples per batch, or `None` if unknown.
+        first_epoch_time: the first epoch's training seconds.
+        steady_epoch_time: the median training seconds of the epochs after
+            the warm-up, or `None`.
+        compile_time: the first step's excess in the first epoch, or `None`.
+        speedup: `(first_epoch_time - compile_time) / steady_epoch_time`.
+        steps_per_second: steady-state steps per second, or `None`.
+        samples_per_second: steady-state samples per second, or `None`.
+        cached: whether the pipeline is cached; `None` if it was not
+            inspected (no `tf.data.Dataset` given).
+        cache: `"memory"`, `"file"` or `None`.
+        cache_path: the file cache's path prefix, or `None`.
+        prefetched: whether the pipeline ends with `prefetch`; `None` if not
+            inspected.
+        cache_reused: whether a complete file cache existed before training.
+        cache_partial: whether training ended before the cache was complete.
+        pipeline: the whole `PipelineInfo`, or `None`.
+        advice: sentences, most important first.
+        backend: the Keras backend, or `None`.
+    """
+
+    epochs: tuple[EpochTiming, ...]
+    warmup_epochs: int
+    batch_size: int | None
+    first_epoch_time: float | None
+    steady_epoch_time: float | None
+    compile_time: float | None
+    speedup: float | None
+    steps_per_second: float | None
+    samples_per_second: float | None
+    cached: bool | None
+    cache: str | None
+    cache_path: str | None
+    prefetched: bool | None
+    cache_reused: bool
+    cache_partial: bool
+    pipeline: PipelineInfo | None
+    advice: tuple[str, ...]
+    backend: str | None = None
+
+    @property
+    def epoch_times(self) -> list[float]:
+        """Training seconds per epoch."""
+        return [epoch.time for epoch in self.epochs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the report as a JSON-serializable dict (see `docs/caching.md`)."""
+        data = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in ("epochs", "pipeline", "advice")
+        }
+        data["epochs"] = [epoch.to_dict() for epoch in self.epochs]
+        data["pipeline"] = None if self.pipeline is None else self.pipeline.to_dict()
+        data["advice"] = list(self.advice)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimingReport:
+        """Rebuilds a report from `to_dict()`'s output (unknown keys ignored)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in names}
+        values["epochs"] = tuple(
+            EpochTiming.from_dict(epoch) for epoch in data.get("epochs", ())
+        )
+        pipeline = data.get("pipeline")
+        values["pipeline"] = (
+            None if pipeline is None else PipelineInfo.from_dict(pipeline)
+        )
+        values["advice"] = tuple(data.get("advice", ()))
+        return cls(**values)
+
+    def _cache_words(self) -> str:
+        if self.cached is None:
+            return "pipeline not inspected"
+        if not self.cached:
+            text = "not cached"
+        else:
+            text = f"cached in {self.cache}"
+            if self.cache_path:
+                text += f" ({self.cache_path})"
+            if self.pipeline is not None and self.pipeline.cache_position:
+                text += f", {self.pipeline.cache_position}"
+        return text + ("; prefetched" if self.prefetched else "; not prefetched")
+
+    def __str__(self) -> str:
+        lines = [
+            f"Input timing: {len(self.epochs)} epoch(s), warm-up {self.warmup_epochs}"
+            f"; {self._cache_words()}"
+        ]
+        header = (
+            f"{'epoch':>5} {'train s':>9} {'val s':>8} {'steps':>6} "
+            f"{'steps/s':>9} {'samples/s':>10} {'1st step s':>10}"
+        )
+        lines += [header, "-" * len(header)]
+        rows = list(self.epochs)
+        if len(rows) > _MAX_ROWS:
+            rows = [*rows[:3], None, *rows[-3:]]  # type: ignore[list-item]
+        for epoch in rows:
+            if epoch is None:
+                lines.append(f"{'...':>5}")
+                continue
+            lines.append(
+                f"{epoch.epoch + 1:>5} {epoch.time:>9.3f} "
+                f"{epoch.validation_time:>8.3f} "
+                f"{epoch.steps:>6} {_fmt(epoch.steps_per_second, '9.1f')} "
+                f"{_fmt(epoch.samples_per_second, '10.0f')} "
+                f"{epoch.first_step_time:>10.3f}"
+            )
+        lines.append(
+            f"first epoch {_fmt(self.first_epoch_time, '.3f', ' s')}, steady epoch "
+            f"{_fmt(self.steady_epoch_time, '.3f', ' s')}, compile "
+            f"{_fmt(self.compile_time, '.3f', ' s')}, speedup "
+            f"{_fmt(self.speedup, '.2f', 'x')}, samples/s "
+            f"{_fmt(self.samples_per_second, '.0f')}"
+        )
+        lines += [f"- {line}" for line in self.advice]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    if value is None:
+        width = spec.split(".")[0]
+        return f"{'n/a':>{width}}" if width else "n/a"
+    return format(value, spec) + unit
+
+
+def summarize(
+    epochs: Sequence[EpochTiming],
+    *,
+    warmup_epochs: int = 1,
+    batch_size: int | None = None,
+    pipeline: PipelineInfo | None = None,
+    cache_reused: bool = False,
+    cache_partial: bool = False,
+    backend: str | None = None,
+) -> TimingReport:
+    """Computes the figures and the advice of one `fit` from its epochs.
+
+    Args:
+        epochs: one `EpochTiming` per epoch, in order.
+        warmup_epochs: epochs left out of the steady state. Defaults to `1`.
+        batch_size: samples per batch, or `None`. Defaults to `None`.
+        pipeline: the inspected `tf.data` pipeline, or `None`. Defaults to
+            `None`.
+        cache_reused: whether a complete file cache existed before training.
+            Defaults to `False`.
+        cache_partial: whether training ended before the cache was complete.
+            Defaults to `False`.
+        backend: the Keras backend's name, for the record. Defaults to `None`.
+
+    Returns:
+        A `TimingReport`.
+
+    Example:
+
+    ```python
+    epochs = [EpochTiming(0, 2.0, 0.0, 10, 0.0, 0.9),
+              EpochTiming(1, 0.2, 0.0, 10, 0.0, 0.02),
+              EpochTiming(2, 0.2, 0.0, 10, 0.0, 0.02)]
+    summarize(epochs).speedup  # (2.0 - 0.88) / 0.2 = 5.6
+    ```
+    """
+    epochs = tuple(epochs)
+    times = [epoch.time for epoch in epochs]
+    first = times[0] if times else None
+    steady = steady_epoch_time(times, warmup_epochs)
+    compiled = compile_time(
+        [epoch.first_step_time for epoch in epochs],
+        [epoch.last_step_time for epoch in epochs],
+    )
+    ratio = speedup(first, steady, compiled)
+    later = epochs[warmup_epochs:]
+    steady_steps = statistics.median(epoch.steps for epoch in later) if later else None
+    steps_per_second = (
+        steady_steps / steady if steady and steady_steps is not None else None
+    )
+    samples_per_second = (
+        steps_per_second * batch_size
+        if steps_per_second is not None and batch_size
+        else None
+    )
+    steps_read = sum(epoch.steps for epoch in epochs)
+    advice = advise(
+        pipeline=pipeline,
+        speedup=ratio,
+        epochs=len(epochs),
+        warmup_epochs=warmup_epochs,
+        cache_reused=cache_reused,
+        cache_partial=cache_partial,
+        steps_read=steps_read,
+    )
+    return TimingReport(
+        epochs=epochs,
+        warmup_epochs=warmup_epochs,
+        batch_size=batch_size,
+        first_epoch_time=first,
+        steady_epoch_time=steady,
+        compile_time=compiled,
+        speedup=ratio,
+        steps_per_second=steps_per_second,
+        samples_per_second=samples_per_second,
+        cached=None if pipeline is None else pipeline.cached,
+        cache=None if pipeline is None else pipeline.cache,
+        cache_path=None if pipeline is None else pipeline.cache_path,
+        prefetched=None if pipeline is None else pipeline.prefetched,
+        cache_reused=cache_reused,
+        cache_partial=cache_partial,
+        pipeline=pipeline,
+        advice=advice,
+        backend=backend,
+    )

@@ -1,0 +1,427 @@
+"""CacheTimingCallback in real fits, on every backend.
+
+Keras 3 feeds `tf.data` to JAX and PyTorch models too, so the `tf.data` tests
+run on every backend where TensorFlow is importable (they are skipped, with the
+reason, where it is not); the PyTorch `DataLoader` test runs on the torch
+backend. A `map` that sleeps 5 ms per sample makes reading the data the slow
+part; speed assertions are gross effects with wide margins.
+
+On the torch backend the tests run PyTorch with one intra-op thread: its
+spinning worker threads, competing with tf.data's on a busy 2-core machine,
+make a 10-step epoch of a 10-parameter model take as long as the sleeping map
+(measured here: 0.6 s instead of 0.1 s), which would drown the effect measured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bettermodels.callbacks.cache_timing import CacheTimingCallback
+from keras_bettermodels.tensorboard import metadata, summary
+from keras_bettermodels.timing.analysis import TimingReport
+
+SAMPLES = 80
+BATCH = 8
+STEPS = SAMPLES // BATCH
+SLEEP = 0.005  # seconds per sample in the slow map: ~0.4 s per uncached epoch
+# The cached / uncached comparison sleeps longer, so that a busy machine's
+# hiccups stay small next to the input time it measures.
+FIXTURE_SLEEP = 0.008
+EPOCHS = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tf():
+    return pytest.importorskip(
+        "tensorflow", reason="tf.data pipelines need TensorFlow installed"
+    )
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(SAMPLES, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+def _slow_pipeline(cache=None, *, prefetch=True, sleep=SLEEP):
+    """from_tensor_slices -> slow map [-> cache] -> batch [-> prefetch]."""
+    tf = _tf()
+    x, y = _data()
+
+    def read(features):
+        time.sleep(sleep)
+        return features
+
+    def slow_map(features, label):
+        features = tf.numpy_function(read, [features], tf.float32)
+        return tf.ensure_shape(features, [4]), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).map(slow_map)
+    if cache is not None:
+        dataset = dataset.cache(cache)
+    dataset = dataset.batch(BATCH)
+    return dataset.prefetch(2) if prefetch else dataset
+
+
+def _model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _fit(data, callbacks, *, model=None, **kwargs):
+    """Fits `model` (a new one if `None`, so that its first epoch compiles)."""
+    model = model or _model()
+    kwargs.setdefault("epochs", EPOCHS)
+    if not isinstance(callbacks, list):
+        callbacks = [callbacks]
+    if isinstance(data, tuple):
+        model.fit(*data, verbose=0, callbacks=callbacks, **kwargs)
+    else:  # a dataset is shuffled by its pipeline, if at all
+        model.fit(data, verbose=0, callbacks=callbacks, shuffle=False, **kwargs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def shared_model():
+    """One model for the tests that do not look at compile time: fits stay cheap."""
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def cached_and_uncached(tmp_path_factory):
+    """One fit on a memory-cached pipeline (logging), one on an uncached one."""
+    _tf()
+    log_dir = tmp_path_factory.mktemp("timing_logs")
+    results = {}
+    for name, cache in (("cached", ""), ("uncached", None)):
+        dataset = _slow_pipeline(cache, sleep=FIXTURE_SLEEP)
+        timer = CacheTimingCallback(
+            dataset=dataset,
+            verbose=0,
+            log_dir=str(log_dir) if name == "cached" else None,
+        )
+        _fit(dataset, timer)
+        results[name] = timer
+    summary.close_all()
+    results["log_dir"] = log_dir
+    return results
+
+
+class TestTfData:
+    def test_cached_steady_epochs_are_faster_and_the_report_says_cached(
+        self, cached_and_uncached
+    ):
+        cached, uncached = (
+            cached_and_uncached["cached"],
+            cached_and_uncached["uncached"],
+        )
+        # Gross effect: a cached epoch skips ~0.64 s of sleeping.
+        assert cached.steady_epoch_time < uncached.steady_epoch_time / 2
+        report = cached.report()
+        assert report.cached is True and report.cache == "memory"
+        assert report.pipeline.cache_position == "after map"
+        assert report.speedup > 2
+        assert report.advice[0].startswith("the cache works")
+
+    def test_the_uncached_run_is_told_to_add_cache_after_the_map(
+        self, cached_and_uncached
+    ):
+        report = cached_and_uncached["uncached"].report()
+        assert report.cached is False
+        assert report.speedup < 2  # near 1, however long compilation took
+        assert report.advice == (
+            "epoch time does not drop after the first epoch and the pipeline is "
+            "not cached: add `.cache()` after the expensive `map`",
+        )
+
+    def test_every_epoch_is_timed_with_its_steps_and_samples(self, cached_and_uncached):
+        timer = cached_and_uncached["uncached"]
+        assert len(timer.epoch_times) == EPOCHS
+        for index, epoch in enumerate(timer.epochs):
+            assert epoch.epoch == index
+            assert epoch.steps == STEPS
+            assert epoch.samples == SAMPLES  # the batch size comes from the pipeline
+            assert epoch.time >= SAMPLES * FIXTURE_SLEEP * 0.9
+            assert 0 <= epoch.time_to_first_step <= epoch.first_step_time <= epoch.time
+            assert epoch.validation_time == 0.0
+        assert timer.first_epoch_time == timer.epoch_times[0]
+        assert timer.steady_epoch_time == pytest.approx(
+            float(np.median(timer.epoch_times[1:]))
+        )
+        assert timer.samples_per_second == pytest.approx(
+            SAMPLES / timer.steady_epoch_time
+        )
+        assert timer.steps_per_second == pytest.approx(STEPS / timer.steady_epoch_time)
+
+    def test_the_figures_follow_the_definitions(self, cached_and_uncached):
+        timer = cached_and_uncached["cached"]
+        first_steps = [epoch.first_step_time for epoch in timer.epochs]
+        last_steps = [epoch.last_step_time for epoch in timer.epochs]
+        expected_compile = max(0.0, first_steps[0] - np.median(first_steps[1:]))
+        expected_compile += max(0.0, last_steps[0] - np.median(last_steps[1:]))
+        assert timer.compile_time == pytest.approx(expected_compile)
+        assert timer.speedup == pytest.approx(
+            (timer.first_epoch_time - timer.compile_time) / timer.steady_epoch_time
+        )
+        assert timer.report().epoch_times == timer.epoch_times
+
+    def test_log_dir_holds_scalars_and_the_report(self, cached_and_uncached):
+        from tensorboard.backend.event_processing.event_accumulator import (
+            EventAccumulator,
+        )
+
+        events = EventAccumulator(
+            str(cached_and_uncached["log_dir"]), size_guidance={"tensors": 0}
+        ).Reload()
+        tags = set(events.Tags()["tensors"])
+        assert {
+            "input_timing/epoch_time",
+            "input_timing/samples_per_second",
+            "input_timing/steps_per_second",
+            "input_timing/first_step_time",
+            "input_timing/validation_time",
+            "input_timing/report",
+        } <= tags
+        timer = cached_and_uncached["cached"]
+        times = events.Tensors("input_timing/epoch_time")
+        assert [event.step for event in times] == list(range(EPOCHS))
+        assert [event.tensor_proto.float_val[0] for event in times] == pytest.approx(
+            timer.epoch_times, rel=1e-6
+        )
+        (report_event,) = events.Tensors("input_timing/report")
+        assert report_event.step == EPOCHS - 1
+        info = events.SummaryMetadata("input_timing/report")
+        assert info.plugin_data.plugin_name == metadata.INPUT_TIMING_PLUGIN
+        header = metadata.parse_plugin_content(info.plugin_data.content)
+        assert header["version"] == metadata.PROTOCOL_VERSION == 1
+        document = summary.read_json(report_event.tensor_proto)
+        assert document == json.loads(json.dumps(timer.report().to_dict()))
+        assert TimingReport.from_dict(document).cached is True
+
+    def test_validation_is_timed_apart_from_training(self, shared_model):
+        x, y = _data()
+        timer = CacheTimingCallback(batch_size=BATCH, verbose=0)
+        walls = []
+        outside = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: walls.append(time.perf_counter()),
+            on_epoch_end=lambda epoch, logs: walls.append(
+                time.perf_counter() - walls.pop()
+            ),
+        )
+        _fit(
+            (x, y),
+            [timer, outside],
+            model=shared_model,
+            epochs=2,
+            batch_size=BATCH,
+            validation_data=_slow_pipeline(),
+        )
+        for epoch, wall in zip(timer.epochs, walls, strict=True):
+            # Validation sleeps 0.4 s; it is carved out of the epoch's time.
+            assert epoch.validation_time >= SAMPLES * SLEEP * 0.9
+            assert epoch.time + epoch.validation_time == pytest.approx(wall, abs=0.02)
+
+    def test_a_file_cache_from_an_earlier_run_is_reported_as_reused(
+        self, tmp_path, shared_model
+    ):
+        path = str(tmp_path / "cache")
+        first = CacheTimingCallback(dataset=_slow_pipeline(path), verbose=0)
+        _fit(_slow_pipeline(path), first, model=shared_model, epochs=1)
+        assert first.report().cache_path == path
+        assert first.report().cache_reused is False
+        assert first.report().cache_partial is False  # one full pass wrote it
+        dataset = _slow_pipeline(path)
+        second = CacheTimingCallback(dataset=dataset, verbose=0)
+        _fit(dataset, second, model=shared_model, epochs=2)
+        report = second.report()
+        assert report.cache == "file" and report.cache_reused is True
+        assert report.advice[0].startswith(
+            f"a file cache from an earlier run was reused ({path})"
+        )
+        # The warm first epoch reads the file: no ~0.4 s of sleeping.
+        assert second.first_epoch_time < first.first_epoch_time
+
+    def test_a_cache_left_partly_filled_is_reported(self, shared_model):
+        dataset = _slow_pipeline("")
+        timer = CacheTimingCallback(dataset=dataset, verbose=0)
+        # 6 of 10 batches
+        _fit(dataset, timer, model=shared_model, epochs=2, steps_per_epoch=3)
+        report = timer.report()
+        assert report.cache_partial is True
+        assert report.advice[0].startswith(
+            "the cache was only partly filled and will be discarded (only 6 "
+        )
+
+    def test_a_cache_before_the_slow_map_is_reported(self, shared_model):
+        tf = _tf()
+        x, y = _data()
+
+        def read(features):
+            time.sleep(SLEEP)
+            return features
+
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .cache()
+            .map(lambda f, y: (tf.numpy_function(read, [f], tf.float32), y))
+            .map(lambda f, y: (tf.ensure_shape(f, [4]), y))
+            .batch(BATCH)
+            .prefetch(2)
+        )
+        timer = CacheTimingCallback(dataset=dataset, verbose=0)
+        _fit(dataset, timer, model=shared_model, epochs=2)
+        report = timer.report()
+        assert report.pipeline.cache_position == "before map"
+        assert any(
+            line.startswith("the cache sits before an expensive `map`")
+            for line in report.advice
+        )
+
+    def test_an_unprefetched_pipeline_is_told_to_prefetch(self, shared_model):
+        dataset = _slow_pipeline("", prefetch=False)
+        timer = CacheTimingCallback(dataset=dataset, verbose=0)
+        _fit(dataset, timer, model=shared_model, epochs=2)
+        assert timer.report().prefetched is False
+        assert "`.prefetch(tf.data.AUTOTUNE)`" in timer.report().advice[-1]
+
+
+class TestNumPy:
+    def test_numpy_input_with_batch_size(self, shared_model):
+        x, y = _data()
+        timer = CacheTimingCallback(batch_size=BATCH, verbose=0)
+        _fit((x, y), timer, model=shared_model, epochs=3, batch_size=BATCH)
+        report = timer.report()
+        assert [epoch.steps for epoch in report.epochs] == [STEPS] * 3
+        assert report.samples_per_second == pytest.approx(
+            SAMPLES / report.steady_epoch_time
+        )
+        assert report.cached is None and report.pipeline is None
+        assert report.advice == ()  # nothing to cache in arrays held in memory
+        # The same instance in a second fit starts afresh.
+        _fit((x, y), timer, model=shared_model, epochs=2, batch_size=BATCH)
+        assert len(timer.epoch_times) == 2 and len(timer.report().epochs) == 2
+
+    def test_a_last_smaller_batch_is_not_mistaken_for_a_speedup(self):
+        """JAX compiles again for it and TensorFlow retraces, in epoch 1 only."""
+        x, y = _data()
+        timer = CacheTimingCallback(verbose=0)
+        _fit((x[:-3], y[:-3]), timer, epochs=4, batch_size=BATCH)
+        assert timer.epochs[0].steps == STEPS
+        # Without the last step's excess JAX reported ~40x here; arrays in
+        # memory gain nothing from one epoch to the next.
+        assert timer.speedup < 5
+
+    def test_verbose_0_prints_nothing_and_without_batch_size_only_steps(
+        self, capsys, shared_model
+    ):
+        x, y = _data()
+        timer = CacheTimingCallback(verbose=0)
+        _fit((x, y), timer, model=shared_model, epochs=2, batch_size=BATCH)
+        assert capsys.readouterr().out == ""
+        assert timer.samples_per_second is None
+        assert timer.steps_per_second is not None
+        assert all(epoch.samples is None for epoch in timer.epochs)
+
+    def test_verbose_1_prints_the_report(self, capsys, shared_model):
+        x, y = _data()
+        timer = CacheTimingCallback(batch_size=BATCH)
+        _fit((x, y), timer, model=shared_model, epochs=2, batch_size=BATCH)
+        out = capsys.readouterr().out
+        assert "Input timing: 2 epoch(s), warm-up 1; pipeline not inspected" in out
+        assert "samples/s" in out and "speedup" in out
+
+    def test_before_fit_there_is_nothing_to_report(self):
+        timer = CacheTimingCallback()
+        assert timer.epoch_times == []
+        assert timer.first_epoch_time is None and timer.speedup is None
+        assert timer.samples_per_second is None
+        assert timer.report().epochs == ()
+
+    def test_batch_end_dispatch_stays_asynchronous(self, shared_model):
+        """No batch-end hook: Keras keeps dispatching batch ends off the loop."""
+        from keras.src import backend, utils
+
+        timer = CacheTimingCallback()
+        assert utils.is_default(timer.on_train_batch_end)
+        assert utils.is_default(timer.on_batch_end)
+        callbacks = keras.callbacks.CallbackList([timer], model=shared_model)
+        assert callbacks._async_train == backend.IS_THREAD_SAFE
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason=f"PyTorch DataLoaders are timed on the torch backend; "
+    f"KERAS_BACKEND={keras.backend.backend()}",
+)
+def test_a_torch_dataloader_is_timed_with_its_batch_size(shared_model):
+    import torch
+
+    x, y = _data()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+        batch_size=BATCH,
+    )
+    timer = CacheTimingCallback(dataset=loader, verbose=0)
+    _fit(loader, timer, model=shared_model, epochs=2)
+    report = timer.report()
+    assert [epoch.steps for epoch in report.epochs] == [STEPS, STEPS]
+    assert report.batch_size == BATCH and report.samples_per_second is not None
+    assert report.cached is None  # timing only
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        (
+            {"dataset": np.zeros((4, 2))},
+            TypeError,
+            r"Invalid type for argument `dataset`",
+        ),
+        ({"dataset": [1, 2]}, TypeError, r"a `tf\.data\.Dataset`, a `torch"),
+        ({"batch_size": 0}, ValueError, r"`batch_size`\. Expected a positive integer"),
+        ({"batch_size": 8.0}, TypeError, r"Invalid type for argument `batch_size`"),
+        ({"warmup_epochs": 0}, ValueError, r"Received: warmup_epochs=0"),
+        ({"warmup_epochs": True}, TypeError, r"argument `warmup_epochs`"),
+        ({"verbose": -1}, ValueError, r"Invalid value for argument `verbose`"),
+        ({"log_dir": 3}, TypeError, r"Invalid type for argument `log_dir`"),
+    ],
+)
+def test_bad_arguments(arguments, error, match):
+    with pytest.raises(error, match=match):
+        CacheTimingCallback(**arguments)
+
+
+def test_arguments_are_kept_as_attributes(tmp_path):
+    timer = CacheTimingCallback(
+        batch_size=16, warmup_epochs=2, verbose=0, log_dir=tmp_path
+    )
+    assert (timer.dataset, timer.batch_size, timer.warmup_epochs, timer.verbose) == (
+        None,
+        16,
+        2,
+        0,
+    )
+    assert timer.log_dir == tmp_path
+    with pytest.raises(TypeError, match="positional"):
+        CacheTimingCallback(None)  # type: ignore[misc]

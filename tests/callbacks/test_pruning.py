@@ -1,0 +1,180 @@
+"""UpdatePruningMasks: required by fit, continues the step, never costs weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
+from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
+from keras_bettermodels.pruning.schedules import ConstantSparsity, PolynomialDecay
+from tests.pruning._helpers import compile_for_test, data, numpy
+
+MISSING = r"training=True, but pruning is not switched on\. Add .*UpdatePruningMasks"
+
+
+def _pruned_model(schedule=None) -> keras.Model:
+    schedule = schedule or ConstantSparsity(0.5, begin_step=0, frequency=2)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            PruneLowMagnitude(
+                keras.layers.Dense(16, activation="relu"), schedule=schedule
+            ),
+            keras.layers.Dense(3),
+        ]
+    )
+    return compile_for_test(model)
+
+
+def _step(model) -> int:
+    return int(numpy(model.layers[0].pruning_step))
+
+
+def _weights(model) -> list[np.ndarray]:
+    return [np.array(w, copy=True) for w in model.get_weights()]
+
+
+def test_fit_without_the_callback_says_to_add_it_and_keeps_the_weights():
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = _pruned_model()
+    before = _weights(model)
+    with pytest.raises(RuntimeError, match=MISSING):
+        model.fit(x, y, batch_size=16, verbose=0)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    # The model trains normally once the callback is added.
+    model.fit(x, y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks()])
+    assert _step(model) == 4
+
+
+def test_a_later_fit_without_the_callback_is_refused_too_and_loses_nothing():
+    keras.utils.set_random_seed(1)
+    x, y = data()
+    model = _pruned_model()
+    model.fit(x, y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks()])
+    trained = _weights(model)
+    with pytest.raises(RuntimeError, match=MISSING):
+        model.fit(x, y, batch_size=16, verbose=0)
+    for a, b in zip(trained, model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(RuntimeError, match=MISSING):
+        model.train_on_batch(x[:16], y[:16])
+
+
+def test_a_second_fit_with_a_new_callback_continues_the_step():
+    keras.utils.set_random_seed(2)
+    x, y = data()
+    model = _pruned_model()
+    first, second = UpdatePruningMasks(), UpdatePruningMasks()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[first])
+    assert first.step == _step(model) == 8
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[second])
+    assert second.step == _step(model) == 12
+    assert len(second.wrappers) == 1 and second.wrappers[0] is model.layers[0]
+
+
+def test_pruning_is_switched_off_after_fit():
+    keras.utils.set_random_seed(3)
+    x, y = data()
+    model = _pruned_model()
+    model.fit(x, y, batch_size=32, verbose=0, callbacks=[UpdatePruningMasks()])
+    with pytest.raises(RuntimeError, match=MISSING):
+        model(x, training=True)
+    # Inference needs no callback.
+    assert model.predict(x, verbose=0).shape == (64, 3)
+    assert np.isfinite(model.evaluate(x, y, verbose=0))
+
+
+def test_the_callback_can_drive_a_custom_loop():
+    keras.utils.set_random_seed(4)
+    x, _ = data(16)
+    model = _pruned_model(
+        PolynomialDecay(0.0, 0.5, begin_step=0, end_step=2, frequency=1)
+    )
+    callback = UpdatePruningMasks()
+    callback.set_model(model)
+    callback.on_train_begin()
+    for _ in range(3):
+        model(x, training=True)
+    callback.on_train_end()
+    mask = numpy(model.layers[0].pruning_mask)
+    assert callback.step == 3
+    assert np.mean(mask == 0) == pytest.approx(0.5)
+
+
+def test_a_model_without_wrappers_gets_a_warning():
+    x, y = data()
+    model = compile_for_test(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    )
+    callback = UpdatePruningMasks()
+    with pytest.warns(UserWarning, match="no PruneLowMagnitude layers"):
+        model.fit(x, y, verbose=0, callbacks=[callback])
+    assert callback.wrappers == [] and callback.step is None
+
+
+MIRRORED = """
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import keras
+from keras import ops
+
+from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
+from keras_bettermodels.pruning import ConstantSparsity, prune_low_magnitude
+
+keras.utils.set_random_seed(0)
+x = np.random.rand(128, 8).astype("float32")
+y = np.random.randint(0, 3, 128)
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    model = prune_low_magnitude(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(16),
+                          keras.layers.Dense(3)]),
+        schedule=ConstantSparsity(0.5, begin_step=0, frequency=2),
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x, y, batch_size=32, epochs=2, verbose=0,
+          callbacks=[UpdatePruningMasks()])
+wrapper = model.layers[0]
+kernel = ops.convert_to_numpy(wrapper.layer.kernel)
+mask = ops.convert_to_numpy(wrapper.pruning_mask)
+print("step", int(ops.convert_to_numpy(wrapper.pruning_step)))
+print("sparsity", float(np.mean(mask == 0)))
+print("zeros", bool(np.all(kernel[mask == 0] == 0)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow_only
+def test_pruning_works_under_tf_distribute_mirrored_strategy():
+    """Two logical CPUs, in a fresh interpreter (devices are set before TF starts)."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(MIRRORED)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "step",
+        "8",
+        "sparsity",
+        "0.5",
+        "zeros",
+        "True",
+    ]

@@ -1,0 +1,324 @@
+"""Real processes: a search killed mid-trial and resumed; distributed tuning.
+
+Each test starts `tests/tuners/_search_process.py` in fresh interpreters
+(a search of a tiny MLP on the digits, 500 training + 150 validation samples),
+kills some of them with SIGKILL while a trial is under way, and reads what
+happened from the project directory (`trial.json` files) and from the records
+the processes wrote for every `fit` call.
+
+They run in the TensorFlow pass only: they test processes, files and gRPC,
+which no backend changes, and each starts two to four interpreters (about 9 s
+of CPU apiece to import TensorFlow and Keras), which three passes cannot afford;
+TensorFlow's pass is the cheapest (JAX recompiles every trial: twice the CPU).
+The two distributed tests start three and four interpreters at once and are
+marked `slow` (about 35 and 45 s of CPU): run them with
+`KERAS_BACKEND=tensorflow pytest -m slow tests/tuners/test_processes.py`.
+The retrain itself is tested on every backend in `test_random_search.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN, VALIDATION = 500, 150
+DEADLINE = 240.0  # seconds: a bound, never a wait
+PROCESS_BACKEND = "tensorflow"
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != PROCESS_BACKEND,
+    reason="process tests run in the TensorFlow pass only: processes, files and "
+    "gRPC do not depend on the backend, and the other passes cannot afford "
+    "their start-up times",
+)
+
+
+class Processes:
+    """Starts search processes and kills every one still alive at the end."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.directory = tmp_path / "tuning"
+        self.records = tmp_path / "records"
+        self.logs = tmp_path / "logs"
+        self.logs.mkdir()
+        self.started: list[subprocess.Popen[str]] = []
+        self._log_files: list[Any] = []
+
+    def start(
+        self, *extra: str, env: dict[str, str] | None = None, name: str = "search"
+    ) -> subprocess.Popen[str]:
+        log = open(self.logs / f"{name}-{len(self.started)}.log", "w")  # noqa: SIM115
+        self._log_files.append(log)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.tuners._search_process",
+                "--directory",
+                str(self.directory),
+                "--records",
+                str(self.records),
+                *extra,
+            ],
+            cwd=REPO,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.started.append(process)
+        return process
+
+    def output(self, process: subprocess.Popen[str]) -> str:
+        index = self.started.index(process)
+        return next(self.logs.glob(f"*-{index}.log")).read_text()
+
+    def wait(self, process: subprocess.Popen[str], deadline: float) -> str:
+        """Waits for `process` to exit with status 0; returns its output."""
+        try:
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running at the deadline:\n{self.output(process)}")
+        output = self.output(process)
+        assert process.returncode == 0, output
+        return output
+
+    def wait_for_file(
+        self, path: Path, deadline: float, *watched: subprocess.Popen[str]
+    ) -> dict[str, Any]:
+        """Polls for `path` until `deadline`; fails early if a watched process ends."""
+        while time.monotonic() < deadline:
+            if path.exists():
+                return json.loads(path.read_text())
+            for process in watched:
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"process exited ({process.returncode}) before writing "
+                        f"{path.name}:\n{self.output(process)}"
+                    )
+            time.sleep(0.1)
+        pytest.fail(f"{path} did not appear before the deadline")
+
+    def kill(self, process: subprocess.Popen[str]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def close(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+        for log in self._log_files:
+            log.close()
+
+    # What the processes left behind.
+
+    def trials(self) -> dict[str, dict[str, Any]]:
+        project = self.directory / "search"
+        return {
+            path.parent.name: json.loads(path.read_text())
+            for path in project.glob("trial_*/trial.json")
+        }
+
+    def fits(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(path.read_text())
+            for path in sorted(self.records.glob(f"{kind}-*.json"))
+        ]
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _values_key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
+def _completed_values(trials: dict[str, dict[str, Any]]) -> set[str]:
+    return {
+        _values_key(t["hyperparameters"]["values"])
+        for t in trials.values()
+        if t["status"] == "COMPLETED"
+    }
+
+
+def _best_trials(trials: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The completed trials with the best score (several, on a tie)."""
+    completed = [t for t in trials.values() if t["status"] == "COMPLETED"]
+    best = max(t["score"] for t in completed)
+    return [t for t in completed if t["score"] == best]
+
+
+def _assert_one_retrain_of_the_best(
+    processes: Processes, trials: dict[str, dict[str, Any]], pid: int
+) -> dict[str, Any]:
+    retrains = processes.fits("retrain")
+    assert len(retrains) == 1, retrains
+    (retrain,) = retrains
+    (best,) = [
+        t
+        for t in _best_trials(trials)
+        if t["hyperparameters"]["values"] == retrain["values"]
+    ]
+    assert retrain["pid"] == pid
+    assert retrain["samples"] == TRAIN + VALIDATION
+    assert retrain["epochs"] == best["best_step"] + 1
+    assert (processes.directory / "search" / "retrained.keras").is_file()
+    return retrain
+
+
+def test_a_search_killed_mid_trial_resumes_keeps_completed_trials_and_retrains(
+    processes: Processes,
+) -> None:
+    deadline = time.monotonic() + DEADLINE
+    first = processes.start("--max-trials", "3", "--block-at-fit", "2")
+    blocked = processes.wait_for_file(
+        processes.records / "blocked-tuner0.json", deadline, first
+    )
+    processes.kill(first)
+
+    before = processes.trials()
+    statuses = sorted(t["status"] for t in before.values())
+    assert statuses == ["COMPLETED", "RUNNING"]
+    completed_before = _completed_values(before)
+    assert not processes.fits("retrain")
+
+    second = processes.start("--max-trials", "3")
+    output = processes.wait(second, deadline)
+
+    after = processes.trials()
+    assert len(after) == 3
+    assert all(t["status"] == "COMPLETED" for t in after.values())
+    # Every trial completed before the kill kept its result ...
+    for trial_id, trial in before.items():
+        if trial["status"] == "COMPLETED":
+            assert after[trial_id]["score"] == trial["score"]
+    # ... and was not run again: the second process ran the killed trial and
+    # the one never started, nothing else.
+    second_fits = [f for f in processes.fits("trial") if f["pid"] == second.pid]
+    refit = {_values_key(f["values"]) for f in second_fits}
+    assert len(second_fits) == 2
+    assert not refit & completed_before
+    assert _values_key(blocked["values"]) in refit
+    retrain = _assert_one_retrain_of_the_best(processes, after, second.pid)
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert summary["retrain_info"]["samples"] == retrain["samples"]
+    assert summary["retrain_info"]["epochs"] == retrain["epochs"]
+
+
+def _distributed_env(port: int, tuner_id: str) -> dict[str, str]:
+    return {
+        "KERASTUNER_TUNER_ID": tuner_id,
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(port),
+    }
+
+
+@pytest.mark.slow
+def test_distributed_chief_and_two_workers_complete_every_trial_and_retrain_once(
+    processes: Processes,
+) -> None:
+    deadline = time.monotonic() + DEADLINE
+    port = _free_port()
+    chief = processes.start(
+        "--max-trials", "4", env=_distributed_env(port, "chief"), name="chief"
+    )
+    workers = [
+        processes.start(
+            "--max-trials", "4", env=_distributed_env(port, tuner_id), name=tuner_id
+        )
+        for tuner_id in ("tuner0", "tuner1")
+    ]
+    for worker in workers:
+        processes.wait(worker, deadline)
+    processes.wait(chief, deadline)
+
+    trials = processes.trials()
+    assert len(trials) == 4
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    fits = processes.fits("trial")
+    worker_pids = {w.pid for w in workers}
+    assert len(fits) == 4 and {f["pid"] for f in fits} <= worker_pids
+    assert {_values_key(f["values"]) for f in fits} == _completed_values(trials)
+    retrain = _assert_one_retrain_of_the_best(processes, trials, chief.pid)
+    # The chief retrained after the workers' last trial had ended.
+    assert retrain["start"] >= max(f["end"] for f in fits)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarted_with_its_id_gets_its_trial_back(
+    processes: Processes,
+) -> None:
+    deadline = time.monotonic() + DEADLINE
+    port = _free_port()
+    chief = processes.start(
+        "--max-trials",
+        "4",
+        "--verbose",
+        "1",
+        env=_distributed_env(port, "chief"),
+        name="chief",
+    )
+    doomed = processes.start(
+        "--max-trials",
+        "4",
+        "--block-at-fit",
+        "1",
+        env=_distributed_env(port, "tuner0"),
+        name="tuner0",
+    )
+    blocked = processes.wait_for_file(
+        processes.records / "blocked-tuner0.json", deadline, chief, doomed
+    )
+    processes.kill(doomed)
+    other = processes.start(
+        "--max-trials", "4", env=_distributed_env(port, "tuner1"), name="tuner1"
+    )
+
+    # The other worker runs out of trials; the chief waits for the dead one's.
+    processes.wait(other, deadline)
+    assert chief.poll() is None, processes.output(chief)
+    assert not processes.fits("retrain")
+    running = [t for t in processes.trials().values() if t["status"] == "RUNNING"]
+    assert [t["hyperparameters"]["values"] for t in running] == [blocked["values"]]
+
+    restarted = processes.start(
+        "--max-trials", "4", env=_distributed_env(port, "tuner0"), name="tuner0"
+    )
+    processes.wait(restarted, deadline)
+    chief_output = processes.wait(chief, deadline)
+    (trial_id,) = [t["trial_id"] for t in running]
+    assert f"waiting for trial {trial_id} on worker 'tuner0'" in chief_output
+
+    trials = processes.trials()
+    assert len(trials) == 4
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    fits = processes.fits("trial")
+    restarted_fits = [f for f in fits if f["pid"] == restarted.pid]
+    assert [f["values"] for f in restarted_fits] == [blocked["values"]]
+    assert {_values_key(f["values"]) for f in fits} == _completed_values(trials)
+    retrain = _assert_one_retrain_of_the_best(processes, trials, chief.pid)
+    assert retrain["start"] >= max(f["end"] for f in fits)
