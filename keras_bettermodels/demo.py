@@ -118,12 +118,147 @@ def _tensorboard_command(log_dir: str) -> str:
     return command
 
 
-def run(log_dir: str = DEFAULT_LOG_DIR, epochs: int = DEFAULT_EPOCHS) -> int:
+def _build_model(features: int) -> Any:
+    """The demo's MLP, compiled."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(features,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _cache_timing_demo(x: Any, y: Any, epochs: int, log_dir: str) -> None:
+    """Fits the MLP on a tf.data pipeline with a slow map, uncached then cached."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        print("Cache timing: skipped (tf.data needs TensorFlow)")
+        return
+    import time
+
+    from keras_bettermodels.callbacks import CacheTimingCallback
+
+    def slow_map(features: Any, labels: Any) -> Any:  # the article's 1 ms/sample
+        tf.py_function(lambda: time.sleep(0.001 * BATCH_SIZE), [], ())
+        return features, labels
+
+    base = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).map(slow_map)
+    for name, dataset in (("uncached", base), ("cached", base.cache())):
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
+        run_dir = os.path.join(log_dir, "input_timing", name)
+        timer = CacheTimingCallback(dataset=dataset, verbose=0, log_dir=run_dir)
+        model = _build_model(x.shape[1])
+        model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
+        print(f"\nCache timing, {name} pipeline:\n{timer.report()}")
+
+
+TUNER_TRIALS = 4
+QUICK_TUNER_TRIALS = 2
+TUNER_EPOCHS = 20
+QUICK_TUNER_EPOCHS = 5
+
+
+def _tuner_demo(
+    data: tuple[tuple[Any, Any], tuple[Any, Any], tuple[Any, Any]],
+    log_dir: str,
+    quick: bool,
+) -> None:
+    """A few quick random-search trials, then the retrain on all the data."""
+    import warnings
+
+    import keras
+
+    from keras_bettermodels.tuners import RandomSearch
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
+
+    def build(hp: Any) -> keras.Model:
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(x_train.shape[1],)),
+                keras.layers.Dense(
+                    hp.Int("units", 32, 256, step=32), activation="relu"
+                ),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp.Choice("learning_rate", [1e-2, 1e-3])),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    trials = QUICK_TUNER_TRIALS if quick else TUNER_TRIALS
+    epochs = QUICK_TUNER_EPOCHS if quick else TUNER_EPOCHS
+    keras.utils.set_random_seed(SEED)
+    tuner = RandomSearch(
+        build,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=SEED,
+        directory=os.path.join(log_dir, "tuner"),
+        project_name="random_search",
+        overwrite=True,
+    )
+    print(f"Random search: {trials} trials of {epochs} epochs")
+    tuner.search(
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    info = tuner.retrain_info
+    if info is None:  # search() retrains unless the data could not be combined
+        print("Retrain: skipped")
+        return
+    print(
+        f"Best trial: val_accuracy {best_trial.score:.4f} with "
+        f"{best_trial.hyperparameters.values}"
+    )
+    print(
+        f"Retrained on {info.samples} samples ({info.train_samples} training + "
+        f"{info.validation_samples} validation) for {info.epochs} epochs"
+    )
+    with warnings.catch_warnings():
+        # keras-tuner loads the search model's weights before its optimizer
+        # is built, and Keras says so.
+        warnings.filterwarnings("ignore", message="Skipping variable loading")
+        search_model = tuner.get_best_models(1)[0]
+    accuracies = [
+        float(model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"])
+        for model in (search_model, tuner.get_retrained_model())
+    ]
+    print(
+        f"Tuned test accuracy: search model {accuracies[0]:.4f}, "
+        f"retrained model {accuracies[1]:.4f}"
+    )
+
+
+def run(
+    log_dir: str = DEFAULT_LOG_DIR, epochs: int = DEFAULT_EPOCHS, quick: bool = False
+) -> int:
     """Runs the demo and prints what happened.
 
     Args:
         log_dir: where to write the TensorBoard logs. Defaults to `"runs/demo"`.
         epochs: the most epochs to train. Defaults to `300`.
+        quick: fewer epochs and trials for the extra parts (tests). Defaults to
+            `False`.
 
     Returns:
         The exit status: 0 on success, 1 if scikit-learn is missing.
@@ -143,19 +278,7 @@ def run(log_dir: str = DEFAULT_LOG_DIR, epochs: int = DEFAULT_EPOCHS) -> int:
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = _load_digits()
     keras.utils.set_random_seed(SEED)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(x_train.shape[1],)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer="adam",
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    model = _build_model(x_train.shape[1])
     criterion = GL(5) | UP(3)
     stopper = EarlyStopping(
         criterion=criterion,
@@ -207,6 +330,12 @@ def run(log_dir: str = DEFAULT_LOG_DIR, epochs: int = DEFAULT_EPOCHS) -> int:
             f"P_k={_format(last['P_k'])} PQ={_format(last['PQ'])} "
             f"UP={_format(last['UP'])}  (P_k, PQ, UP: at strip ends only)"
         )
+    data = ((x_train, y_train), (x_val, y_val), (x_test, y_test))
+    try:
+        _tuner_demo(data, log_dir, quick)
+        _cache_timing_demo(x_train, y_train, 3 if quick else 5, log_dir)
+    finally:
+        summary.close_all()
     print(f"TensorBoard logs in {log_dir}")
     print(f"View them with: {_tensorboard_command(log_dir)}")
     return 0
@@ -235,4 +364,4 @@ def main(argv: list[str] | None = None) -> int:
 def run_from_args(args: argparse.Namespace) -> int:
     """Runs the demo with options parsed by a parser from `add_arguments`."""
     epochs = min(args.epochs, QUICK_EPOCHS) if args.quick else args.epochs
-    return run(log_dir=args.log_dir, epochs=epochs)
+    return run(log_dir=args.log_dir, epochs=epochs, quick=args.quick)

@@ -131,3 +131,27 @@ def test_missing_command_is_an_error() -> None:
 def test_importing_the_demo_does_not_import_keras() -> None:
     code = "import keras_bettermodels.demo, keras_bettermodels.__main__"
     assert heavy_modules_after(code) == []
+
+
+def test_demo_tunes_and_retrains_on_training_plus_validation(demo_run):
+    output, _ = demo_run
+    assert _line(output, "Random search:") == "Random search: 2 trials of 5 epochs"
+    retrained = re.fullmatch(
+        r"Retrained on 800 samples \(300 training \+ 500 validation\) for (\d+) epochs",
+        _line(output, "Retrained on"),
+    )
+    assert retrained is not None and 1 <= int(retrained.group(1)) <= 5
+    accuracy = re.fullmatch(
+        r"Tuned test accuracy: search model ([\d.]+), retrained model ([\d.]+)",
+        _line(output, "Tuned test accuracy"),
+    )
+    assert accuracy is not None and float(accuracy.group(2)) > 0.8
+
+
+def test_demo_times_an_uncached_and_a_cached_pipeline(demo_run):
+    output, _ = demo_run
+    uncached, cached = output.split("Cache timing, uncached pipeline:")[1].split(
+        "Cache timing, cached pipeline:"
+    )
+    assert "cached in memory" in cached
+    assert "cached in memory" not in uncached

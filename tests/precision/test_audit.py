@@ -81,8 +81,13 @@ def test_sizes_that_are_not_multiples_of_8_are_listed():
     keras.config.set_dtype_policy("mixed_float16")
     inputs = keras.Input((6, 16))
     x = keras.layers.Conv1D(30, 3, name="conv")(inputs)
-    x = keras.layers.LSTM(12, return_sequences=True, name="lstm")(x)
-    x = keras.layers.MultiHeadAttention(num_heads=4, key_dim=20, name="attention")(x, x)
+    # (Cheap initializers: JAX compiles the default ones op by op, slowly.)
+    x = keras.layers.LSTM(
+        12, return_sequences=True, recurrent_initializer="glorot_uniform", name="lstm"
+    )(x)
+    x = keras.layers.MultiHeadAttention(
+        num_heads=4, key_dim=20, kernel_initializer="zeros", name="attention"
+    )(x, x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     x = keras.layers.Dense(100, name="hidden")(x)
     x = keras.layers.Dense(64, name="round")(x)

@@ -10,13 +10,25 @@ from keras_bettermodels.precision import audit, float32_outputs
 from tests.precision._models import article_model
 
 
+@pytest.fixture(scope="module")
+def half_softmax_model():
+    """The article's model (64 units) with its softmax in float16."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield article_model(64, float32_softmax=False)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _output_flags(model):
     return [f for f in audit(model, min_params=0) if f.code == "output-not-float32"]
 
 
-def test_a_float16_softmax_model_gets_float32_outputs_and_keeps_its_weights():
-    keras.config.set_dtype_policy("mixed_float16")
-    model = article_model(64, float32_softmax=False)
+def test_a_float16_softmax_model_gets_float32_outputs_and_keeps_its_weights(
+    half_softmax_model,
+):
+    model = half_softmax_model
     assert _output_flags(model)
     fixed = float32_outputs(model)
     assert fixed is not model
@@ -37,9 +49,8 @@ def test_a_float16_softmax_model_gets_float32_outputs_and_keeps_its_weights():
     )
 
 
-def test_the_fixed_model_is_compiled_like_the_original():
-    keras.config.set_dtype_policy("mixed_float16")
-    model = article_model(32, float32_softmax=False)
+def test_the_fixed_model_is_compiled_like_the_original(half_softmax_model):
+    model = half_softmax_model
     fixed = float32_outputs(model)
     assert fixed.compiled
     assert isinstance(fixed.optimizer, keras.optimizers.LossScaleOptimizer)
