@@ -174,13 +174,13 @@ def tf32_state() -> str:
         import torch
 
         matmul = torch.backends.cuda.matmul
-        if hasattr(matmul, "fp32_precision"):
-            conv = torch.backends.cudnn.conv.fp32_precision
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if hasattr(matmul, "fp32_precision") and hasattr(conv, "fp32_precision"):
             return (
                 f"torch matmul fp32_precision={matmul.fp32_precision!r}, cudnn "
-                f"conv fp32_precision={conv!r} (global "
-                f"{torch.backends.fp32_precision!r}; 'none' = torch's default: "
-                "matmul IEEE, conv TF32)"
+                f"conv fp32_precision={conv.fp32_precision!r} (global "
+                f"{getattr(torch.backends, 'fp32_precision', 'n/a')!r}; 'none' = "
+                "torch's default: matmul IEEE, conv TF32)"
             )
         return (
             f"torch matmul allow_tf32={matmul.allow_tf32}, cudnn allow_tf32="
@@ -212,10 +212,12 @@ def set_tf32(enabled: bool) -> None:
         import torch
 
         matmul = torch.backends.cuda.matmul
-        if hasattr(matmul, "fp32_precision"):  # torch >= 2.9: only the new API
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        # torch >= 2.9 has a new API, and refuses a mix of the old and new ones.
+        if hasattr(matmul, "fp32_precision") and hasattr(conv, "fp32_precision"):
             value = "tf32" if enabled else "ieee"
             matmul.fp32_precision = value
-            torch.backends.cudnn.conv.fp32_precision = value
+            conv.fp32_precision = value
         else:
             matmul.allow_tf32 = enabled
             torch.backends.cudnn.allow_tf32 = enabled
@@ -500,28 +502,37 @@ def print_table(paths: list[str]) -> int:
         print("No results to tabulate.")
         return 1
     header = (
-        f"{'backend':<8} {'model':<22} {'f32 TF32':>9} {'f32 IEEE':>9} "
+        f"{'backend':<10} {'model':<22} {'f32 TF32':>9} {'f32 IEEE':>9} "
         f"{'mixed':>8} {'vs TF32':>8} {'vs IEEE':>8}"
     )
     print(header)
     print("-" * len(header))
+
+    def cell(row: dict[str, Any], key: str, width: int, suffix: str = "") -> str:
+        value = row.get(key)
+        text = (
+            "n/a"
+            if value is None
+            else f"{value:.3f}"
+            if not suffix
+            else f"{value:.2f}{suffix}"
+        )
+        return f"{text:>{width}}"
+
     for report in reports:
         for name, modes in report.get("models", {}).items():
             tf32 = modes.get("tf32") or modes.get("n/a") or {}
             strict = modes.get("strict", {})
-            mixed = tf32.get("mixed_ms", float("nan"))
             print(
-                f"{report['backend']:<8} {name:<22} "
-                f"{tf32.get('float32_ms', float('nan')):>9.3f} "
-                f"{strict.get('float32_ms', float('nan')):>9.3f} {mixed:>8.3f} "
-                f"{tf32.get('speedup', float('nan')):>7.2f}x "
-                f"{strict.get('speedup', float('nan')):>7.2f}x"
+                f"{report['backend']:<10} {name:<22} {cell(tf32, 'float32_ms', 9)} "
+                f"{cell(strict, 'float32_ms', 9)} {cell(tf32, 'mixed_ms', 8)} "
+                f"{cell(tf32, 'speedup', 8, 'x')} {cell(strict, 'speedup', 8, 'x')}"
             )
     print("(ms per training step; speedup = float32 time / mixed_float16 time)")
     for report in reports:
         overhead = report.get("guard_overhead", {})
         print(
-            f"{report['backend']:<8} devices: {', '.join(report.get('devices', []))}; "
+            f"{report['backend']:<10} devices: {', '.join(report.get('devices', []))}; "
             f"hardware-no-speedup: {report.get('hardware_no_speedup')}; "
             f"guard overhead: {overhead.get('overhead_pct', float('nan')):+.2f} % "
             f"(in its hooks: {overhead.get('hooks_pct_in_loop', float('nan')):.2f} %)"

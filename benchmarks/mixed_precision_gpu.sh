@@ -53,7 +53,7 @@ for backend in $BACKENDS; do
   rm -f "$json"
   start=$(date +%s)
   KERAS_BACKEND=$backend timeout --kill-after=10 "$BACKEND_TIMEOUT" \
-    "$PYTHON" -u benchmarks/mixed_precision.py "${ARGS[@]}" --json "$json" 2>&1 \
+    "$PYTHON" -u benchmarks/mixed_precision.py ${ARGS[@]+"${ARGS[@]}"} --json "$json" 2>&1 \
     | grep -v -E "^(WARNING: All log messages|I0000|E0000)" | tee "$log"
   status=${PIPESTATUS[0]}
   echo "== $backend: exit status $status after $(( $(date +%s) - start ))s" \

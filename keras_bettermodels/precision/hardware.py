@@ -253,10 +253,11 @@ def hardware_findings(policy_name: str, devices: Sequence[Device]) -> list[Findi
         Finding(
             findings_lib.HARDWARE_NO_SPEEDUP,
             "warning",
-            f"The policy is {policy_name!r} but no GPU or TPU is visible: on a "
-            "CPU, float16 trains slower than float32, not faster. Mixed "
-            "precision pays on NVIDIA GPUs with compute capability 7.0 or "
-            "newer (V100, T4, A100, H100) and on TPUs (mixed_bfloat16).",
+            f"The policy is {policy_name!r} but no GPU or TPU is visible: CPUs "
+            "have no float16 matrix units, so mixed precision does not speed "
+            "training up here (it usually slows it down). It pays on NVIDIA "
+            "GPUs with compute capability 7.0 or newer (V100, T4, A100, H100) "
+            "and on TPUs (mixed_bfloat16).",
             'Train in float32 here (`keras.config.set_dtype_policy("float32")`'
             "), or run on such a GPU. " + benchmark_fix,
         )
