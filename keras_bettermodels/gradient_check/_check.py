@@ -492,21 +492,7 @@ def check_gradients(
     directions = num_directions or DEFAULT_NUM_DIRECTIONS
 
     with _clone.float64_scope(), _torch_rng_kept():
-        try:
-            cached = _clone.get_clone(model, x64, loss)
-        except _clone.ModelNotRebuildableError:
-            raise
-        except ValueError:
-            raise
-        except Exception as error:  # building the copy called it on x
-            raise ValueError(
-                _validation.invalid_value(
-                    "x",
-                    "inputs that the model accepts",
-                    _inputs.describe(x64),
-                    f"Calling the model on them raised {type(error).__name__}: {error}",
-                )
-            ) from error
+        cached = _clone.get_clone(model, x64, loss)
         if seed is not None:
             _clone.seed_generators(cached, seed)
         _clone.build_loss(cached, x64, y64, weights64)

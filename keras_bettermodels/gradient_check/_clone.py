@@ -22,6 +22,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_bettermodels import _validation
+from keras_bettermodels.gradient_check import _inputs
+
 __all__ = [
     "Float64Clone",
     "ModelNotRebuildableError",
@@ -234,7 +237,10 @@ class Float64Clone:
             layers), in the order of the original's.
         loss: the loss spec the copy was compiled with (identity is compared).
         compile_config: the original's compile config object when cloned.
-        functions: the backend's compiled loss functions, made on first use.
+        signature: the original's variables (shapes, dtypes, trainable) when
+            cloned; a change rebuilds the copy.
+        functions: the backend's compiled loss functions per `training`
+            flag, made on first use.
     """
 
     model: keras.Model
@@ -292,7 +298,18 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
     if not isinstance(clone, keras.Model):
         raise _not_rebuildable(model, f"it was rebuilt as a {type(clone).__name__}")
     if not clone.built:
-        clone(x, training=False) if clone._call_has_training_arg else clone(x)
+        # A subclassed model is built by calling it, as Keras does.
+        try:
+            clone(x, training=False) if clone._call_has_training_arg else clone(x)
+        except Exception as error:
+            raise ValueError(
+                _validation.invalid_value(
+                    "x",
+                    "inputs that the model accepts",
+                    _inputs.describe(x),
+                    f"Calling the model on them raised {type(error).__name__}: {error}",
+                )
+            ) from error
     return clone
 
 
@@ -359,7 +376,7 @@ def get_clone(model: keras.Model, x: Any, loss: Any) -> Float64Clone:
     cached = _cache.get(model)
     if not (
         cached is not None
-        and cached.loss is loss
+        and (cached.loss is loss or (isinstance(loss, str) and cached.loss == loss))
         and cached.compile_config is compile_config
         and cached.signature == signature
     ):

@@ -152,8 +152,9 @@ def check_inputs_fit(model: keras.Model, x: Any) -> None:
     try:
         inputs = list(model.inputs)
     except (AttributeError, ValueError):
-        return
+        inputs = []
     if not inputs:
+        _check_against_build_shape(model, x)
         return
     expected_shapes = [tuple(t.shape) for t in inputs]
     if isinstance(x, dict):
@@ -183,3 +184,32 @@ def check_inputs_fit(model: keras.Model, x: Any) -> None:
             for got, want in zip(leaf.shape, shape, strict=True)
         ):
             raise ValueError(_validation.invalid_value("x", expected, describe(x)))
+
+
+def _check_against_build_shape(model: keras.Model, x: Any) -> None:
+    """For a subclassed model: checks one input array against the shape it was built on.
+
+    Subclassed layers take their sizes from the first input they see, so the
+    float64 copy, built by calling it on `x`, would quietly come out another
+    shape.
+    """
+    try:
+        built = (model.get_build_config() or {}).get("input_shape")
+    except Exception:  # a model whose build config cannot be read
+        return
+    if (
+        not isinstance(built, list | tuple)
+        or not built
+        or not all(d is None or isinstance(d, int) for d in built)
+        or not hasattr(x, "shape")
+    ):
+        return
+    shape = tuple(x.shape)
+    if len(shape) != len(built) or any(
+        want is not None and got != want
+        for got, want in zip(shape[1:], built[1:], strict=True)
+    ):
+        expected = (
+            f"inputs of shape {(None, *tuple(built)[1:])}, as the model was built"
+        )
+        raise ValueError(_validation.invalid_value("x", expected, describe(x)))
