@@ -278,3 +278,24 @@ export function details(report, shown, labels = {}) {
   }
   return rows.length ? h("dl", { class: "details" }, rows) : null;
 }
+
+// One tab's frame: heading, intro, the "reports" fetch and its error message;
+// `draw(main, status, entries)` renders what came back.
+export async function renderTab(title, intro, draw) {
+  const main = setup();
+  try {
+    main.appendChild(h("h1", null, title));
+    main.appendChild(h("p", { class: "muted" }, intro));
+    const status = main.appendChild(message("Loading\u2026"));
+    let data;
+    try {
+      data = await getJson("reports");
+    } catch (error) {
+      status.replaceWith(message(`Could not load the reports: ${error.message}`, "error"));
+      return;
+    }
+    await draw(main, status, Array.isArray(data.reports) ? data.reports : []);
+  } finally {
+    document.body.dataset.rendered = "true";
+  }
+}

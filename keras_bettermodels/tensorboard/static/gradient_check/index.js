@@ -6,7 +6,7 @@
 // checks; runs side by side. Every string from the data is inserted as text.
 
 import {
-  DASH, details, field, getJson, h, message, num, plain, sci, setup, text, when,
+  DASH, details, field, getJson, h, message, num, plain, renderTab, sci, text, when,
 } from "./static/common.js";
 
 // This project's bands (REFERENCE.md): great < 1e-7 <= ok < 1e-5 <= check < 1e-3 <= bug.
@@ -236,28 +236,13 @@ function card(entry) {
 }
 
 export async function render() {
-  const main = setup();
-  try {
-    await fill(main);
-  } finally {
-    document.body.dataset.rendered = "true";
-  }
+  await renderTab("Gradient check",
+    "Relative difference \u2016d\u03b8_approx \u2212 d\u03b8\u2016\u2082 / (\u2016d\u03b8_approx\u2016\u2082 + \u2016d\u03b8\u2016\u2082) between " +
+    "backprop's gradient and a two-sided finite difference, in float64, per variable.",
+    fill);
 }
 
-async function fill(main) {
-  main.appendChild(h("h1", null, "Gradient check"));
-  main.appendChild(h("p", { class: "muted" },
-    "Relative difference \u2016d\u03b8_approx \u2212 d\u03b8\u2016\u2082 / (\u2016d\u03b8_approx\u2016\u2082 + \u2016d\u03b8\u2016\u2082) between " +
-    "backprop's gradient and a two-sided finite difference, in float64, per variable."));
-  const status = main.appendChild(message("Loading\u2026"));
-  let data;
-  try {
-    data = await getJson("reports");
-  } catch (error) {
-    status.replaceWith(message(`Could not load the reports: ${error.message}`, "error"));
-    return;
-  }
-  const entries = Array.isArray(data.reports) ? data.reports : [];
+async function fill(main, status, entries) {
   const first = entries.find((entry) => entry && entry.report && typeof entry.report === "object");
   main.appendChild(legend(thresholdsOf(first ? first.report : null)));
   if (!entries.length) {

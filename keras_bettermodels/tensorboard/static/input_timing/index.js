@@ -7,7 +7,7 @@
 // a glance. Every string from the data is inserted as text.
 
 import {
-  DASH, details, field, finite, getJson, h, message, plain, s, seconds, setup, text, when,
+  DASH, details, field, finite, h, message, plain, renderTab, s, seconds, text, when,
 } from "./static/common.js";
 
 // Fields this tab renders itself; the others show under the stats, by these labels.
@@ -241,29 +241,14 @@ function comparison(entries) {
 }
 
 export async function render() {
-  const main = setup();
-  try {
-    await fill(main);
-  } finally {
-    document.body.dataset.rendered = "true";
-  }
-}
-
-async function fill(main) {
-  main.appendChild(h("h1", null, "Input timing"));
-  main.appendChild(h("p", { class: "muted" },
+  await renderTab("Input timing",
     "Training time per epoch. The first epoch pays for tracing (compile) and, with a cache, " +
     "for filling it; speedup = (first epoch \u2212 compile) / steady epoch, so an uncached " +
-    "pipeline reads about 1\u00d7."));
-  const status = main.appendChild(message("Loading\u2026"));
-  let data;
-  try {
-    data = await getJson("reports");
-  } catch (error) {
-    status.replaceWith(message(`Could not load the reports: ${error.message}`, "error"));
-    return;
-  }
-  const entries = Array.isArray(data.reports) ? data.reports : [];
+    "pipeline reads about 1\u00d7.",
+    fill);
+}
+
+async function fill(main, status, entries) {
   if (!entries.length) {
     status.replaceWith(message(
       "No timing reports in this log directory yet. Pass log_dir= to " +
