@@ -7,15 +7,6 @@ import os
 import numpy as np
 import pytest
 
-# Work in progress whose tests are not yet green on every backend (issues 3 and 4:
-# gradient checking, mixed precision). Their modules are not re-exported yet.
-collect_ignore = [
-    "gradient_check",
-    "precision",
-    "callbacks/test_gradient_check.py",
-    "callbacks/test_mixed_precision.py",
-]
-
 
 def _backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")

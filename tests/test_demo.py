@@ -155,3 +155,52 @@ def test_demo_times_an_uncached_and_a_cached_pipeline(demo_run):
     )
     assert "cached in memory" in cached
     assert "cached in memory" not in uncached
+
+
+def test_demo_checks_the_gradient_every_ten_epochs(demo_run):
+    output, log_dir = demo_run
+    epochs_run = int(_line(output, "Epochs run:").split(":")[1])
+    checks = _line(output, "Gradient checks (epochs done: relative error):")
+    steps = [int(step) for step in re.findall(r"(\d+): [\d.e+-]+ \(\w+\)", checks)]
+    assert steps == list(range(0, epochs_run + 1, 10))
+    # A correct MLP: every check lands in the "great" or "ok" band.
+    assert set(re.findall(r"\((\w+)\)", checks)) <= {"great", "ok"}
+    assert "Last gradient check, in full:\nGradient check passed" in output
+    tags = _tensor_tags(log_dir / "gradient_check")
+    assert tags["gradient_check/report"] == len(steps)
+
+
+def test_demo_guards_mixed_precision_and_measures_it(demo_run):
+    output, log_dir = demo_run
+    audit = output.split("MixedPrecisionGuard: audit of model")[1]
+    assert "policy 'mixed_float16'" in audit.splitlines()[0]
+    # This machine has no GPU: the audit says so, and the measure agrees.
+    assert "hardware-no-speedup" in audit
+    measured = re.fullmatch(
+        r"Measured here: mixed_float16 trains at ([\d.]+)x the speed of float32 .*",
+        _line(output, "Measured here:"),
+    )
+    assert measured is not None and float(measured.group(1)) > 0
+    assert "mixed_precision/audit" in _tensor_tags(log_dir / "mixed_precision")
+
+
+def test_demo_logs_fill_both_tensorboard_tabs(demo_run):
+    """What `make tensorboard` shows: both of our tabs have the demo's runs."""
+    import json
+
+    from keras_bettermodels.tensorboard.gradient_check_plugin import (
+        GradientCheckPlugin,
+    )
+    from keras_bettermodels.tensorboard.input_timing_plugin import InputTimingPlugin
+    from tests.tensorboard._app import serve
+
+    _, log_dir = demo_run
+    for plugin_class, runs in (
+        (GradientCheckPlugin, {"gradient_check"}),
+        (InputTimingPlugin, {"input_timing/uncached", "input_timing/cached"}),
+    ):
+        response = serve(log_dir, plugin_class).get("reports")
+        assert response.status_code == 200
+        entries = json.loads(response.get_data())["reports"]
+        assert {entry["run"] for entry in entries} == runs
+        assert all(entry["report"] and not entry["error"] for entry in entries)

@@ -51,6 +51,30 @@ def test_public_surface():
     } <= set(timing.__all__)
     for name in ("GL", "PQ", "UP", "Patience", "AnyOf", "AllOf", "get", "measures"):
         assert name in criteria.__all__
+    from keras_bettermodels import gradient_check, precision
+
+    assert {
+        "GradientCheckCallback",
+        "GradientCheckError",
+        "MixedPrecisionGuard",
+    } <= set(callbacks.__all__)
+    assert {
+        "check_gradients",
+        "GradientCheckReport",
+        "VariableCheck",
+        "ModelNotRebuildableError",
+    } <= set(gradient_check.__all__)
+    assert set(precision.__all__) == {
+        "CODES",
+        "LEVELS",
+        "Finding",
+        "PrecisionComparison",
+        "audit",
+        "compare_precision",
+        "float32_outputs",
+    }
+    assert keras_bettermodels.check_gradients is gradient_check.check_gradients
+    assert keras_bettermodels.MixedPrecisionGuard is callbacks.MixedPrecisionGuard
     assert keras_bettermodels.EarlyStopping is callbacks.EarlyStopping
     assert keras_bettermodels.GL is criteria.GL
 
@@ -69,6 +93,8 @@ def test_unknown_names_raise_attribute_error():
         "keras_bettermodels.tensorboard",
         "keras_bettermodels.criteria",
         "keras_bettermodels.timing",
+        "keras_bettermodels.gradient_check",
+        "keras_bettermodels.precision",
     ],
 )
 def test_importing_light_modules_loads_no_backend(module):

@@ -2,11 +2,19 @@
 
 from keras_bettermodels.callbacks.cache_timing import CacheTimingCallback
 from keras_bettermodels.callbacks.early_stopping import EarlyStopping, StoppingReason
+from keras_bettermodels.callbacks.gradient_check import (
+    GradientCheckCallback,
+    GradientCheckError,
+)
+from keras_bettermodels.callbacks.mixed_precision import MixedPrecisionGuard
 from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
 
 __all__ = [
     "CacheTimingCallback",
     "EarlyStopping",
+    "GradientCheckCallback",
+    "GradientCheckError",
+    "MixedPrecisionGuard",
     "StoppingReason",
     "UpdatePruningMasks",
 ]

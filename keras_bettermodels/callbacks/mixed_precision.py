@@ -413,31 +413,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
     def _write_findings(self, step: int, found: list[Finding], name: str) -> None:
         if self.log_dir is None or not found:
             return
+        from keras_bettermodels.tensorboard import summary
+
         text = "\n\n".join(finding.to_markdown() for finding in found)
-        _write_text(self.log_dir, step, f"{_TAG}/{name}", text)
-
-
-def _write_text(
-    log_dir: str | os.PathLike[str], step: int, tag: str, text: str
-) -> None:
-    """Writes Markdown `text` for TensorBoard's Text tab, without TensorFlow.
-
-    The summary is what `tf.summary.text` writes: a DT_STRING scalar tensor
-    whose metadata names the `text` plugin (content: a `TextPluginData`
-    proto), with `data_class=DATA_CLASS_TENSOR` so TensorBoard lists it.
-    """
-    from tensorboard.compat.proto import summary_pb2, tensor_pb2, types_pb2
-    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-    from tensorboard.plugins.text import metadata as text_metadata
-
-    from keras_bettermodels.tensorboard import summary
-
-    metadata = text_metadata.create_summary_metadata(display_name="", description="")
-    metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
-    tensor = tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_STRING,
-        tensor_shape=TensorShapeProto(),
-        string_val=[text.encode("utf-8")],
-    )
-    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
-    summary.write_values(log_dir, step, [value])
+        summary.write_text(self.log_dir, step, f"{_TAG}/{name}", text)

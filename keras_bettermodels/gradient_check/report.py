@@ -225,9 +225,20 @@ class GradientCheckReport:
             how = "every coordinate"
         else:
             how = f"up to {self.max_coordinates_per_variable} coordinates per variable"
-        lines = [
+        headline = (
             f"Gradient check {status}: relative error {self.relative_error:.2e} "
-            f"({self.verdict})",
+            f"({self.verdict})"
+        )
+        if _core.verdict(self.relative_error, self.thresholds) != self.verdict:
+            # The overall error is in a better band: say which variable set it.
+            candidates = [*self.variables, self.all_variables]
+            worst = max(
+                (row for row in candidates if row is not None),
+                key=lambda row: _core.VERDICTS.index(row.verdict),
+            )
+            headline += f", set by {worst.name} ({worst.relative_error:.2e})"
+        lines = [
+            headline,
             f"{self.method} check, {how}, epsilon={self.epsilon:g}, float64, "
             f"J={self.loss:.6g}, {self.num_parameters:,} parameters, "
             f"{self.elapsed:.2f} s on {self.backend or 'unknown backend'}",

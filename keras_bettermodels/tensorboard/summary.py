@@ -150,13 +150,41 @@ def write_json(
     summary_metadata = metadata.create_summary_metadata(
         plugin_name, version=metadata.PROTOCOL_VERSION if version is None else version
     )
+    value = _string_value(tag, summary_metadata, json.dumps(dict(payload)))
+    write_values(log_dir, step, [value])
+
+
+def write_text(log_dir: str | os.PathLike[str], step: int, tag: str, text: str) -> None:
+    """Writes Markdown `text` for TensorBoard's Text tab, without TensorFlow.
+
+    The summary is what `tf.summary.text` writes: a scalar string tensor whose
+    metadata names the `text` plugin, with `data_class=DATA_CLASS_TENSOR` so
+    TensorBoard lists it.
+
+    Args:
+        log_dir: the run's directory; created if missing.
+        step: the step or epoch the text describes.
+        tag: the summary's tag, e.g. `"mixed_precision/audit"`.
+        text: Markdown.
+    """
+    from tensorboard.plugins.text import metadata as text_metadata
+
+    summary_metadata = text_metadata.create_summary_metadata(
+        display_name="", description=""
+    )
+    summary_metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+    write_values(log_dir, step, [_string_value(tag, summary_metadata, text)])
+
+
+def _string_value(
+    tag: str, summary_metadata: summary_pb2.SummaryMetadata, text: str
+) -> summary_pb2.Summary.Value:
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
         tensor_shape=TensorShapeProto(),
-        string_val=[json.dumps(dict(payload)).encode()],
+        string_val=[text.encode("utf-8")],
     )
-    value = summary_pb2.Summary.Value(tag=tag, metadata=summary_metadata, tensor=tensor)
-    write_values(log_dir, step, [value])
+    return summary_pb2.Summary.Value(tag=tag, metadata=summary_metadata, tensor=tensor)
 
 
 def read_json(tensor: tensor_pb2.TensorProto) -> dict[str, Any]:

@@ -57,6 +57,18 @@ def test_str_shows_the_variables_and_the_reference_table():
     assert great_row.endswith("<-")
 
 
+def test_headline_names_the_variable_that_set_a_worse_verdict():
+    # Overall error in the "great" band, one variable in "check": the verdict is
+    # the worse one, and the headline says where it comes from.
+    report = _report("check")
+    text = str(report).splitlines()[0]
+    assert text == (
+        "Gradient check FAILED: relative error 2.00e-10 (check), "
+        "set by dense/bias (3.00e-10)"
+    )
+    assert ", set by" not in str(_report("great")).splitlines()[0]
+
+
 def test_str_of_a_failure_names_the_failing_variables():
     text = str(_report("bug", kinks=["dense/bias"]))
     assert text.startswith("Gradient check FAILED")

@@ -95,6 +95,19 @@ def test_json_documents_round_trip_with_their_plugin_and_version(tmp_path):
     assert metadata.parse_plugin_content(meta.plugin_data.content) == {"version": 1}
 
 
+def test_text_is_written_for_the_text_tab(tmp_path):
+    from tensorboard.compat.proto import summary_pb2
+
+    summary.write_text(tmp_path, 4, "notes/audit", "**float16** — ü")
+    events = _load(tmp_path)
+    (event,) = events.Tensors("notes/audit")
+    assert event.step == 4
+    assert event.tensor_proto.string_val[0].decode("utf-8") == "**float16** — ü"
+    meta = events.SummaryMetadata("notes/audit")
+    assert meta.plugin_data.plugin_name == "text"
+    assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
+
+
 @pytest.mark.parametrize("content", [b'{"version": 99}', b"not json", b'{"v": 1}'])
 def test_unknown_plugin_content_is_refused(content):
     from keras_bettermodels.tensorboard import metadata
