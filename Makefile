@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Backend-independent tests (pure Python, packaging) run in the first pass only.
 NEUTRAL := -m "not slow and not backend_independent"
 
-.PHONY: venv demo test lint typecheck docs pytest bench tensorboard browser-deps clean
+.PHONY: venv demo test lint typecheck docs pytest pytest-tensorflow pytest-jax pytest-torch bench bench-prechelt tensorboard browser-deps clean
 
 venv: $(STAMP)
 
@@ -32,14 +32,31 @@ typecheck: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-# One pytest run per Keras backend; nothing else pins the backend.
+# One pytest run per Keras backend; nothing else pins the backend. The three
+# runs go side by side (each one's output printed whole when it ends): most
+# tests are single-threaded, so this keeps both cores of a small machine busy.
 pytest: venv
+	$(MAKE) --no-print-directory -j3 --output-sync=target \
+	  pytest-tensorflow pytest-jax pytest-torch
+
+pytest-tensorflow: venv
 	KERAS_BACKEND=tensorflow $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+pytest-jax: venv
 	KERAS_BACKEND=jax $(BIN)/pytest $(NEUTRAL) $(PYTEST_ARGS)
+
+pytest-torch: venv
 	KERAS_BACKEND=torch $(BIN)/pytest $(NEUTRAL) $(PYTEST_ARGS)
 
+# Every benchmark but the Prechelt study, which has its own target.
 bench: venv
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in $$(ls benchmarks/*.py | grep -v prechelt_study); do \
+	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Prechelt's comparison of stopping criteria (~10 min of CPU on 2 cores, JAX):
+# writes benchmarks/results/prechelt*.csv and docs/img/prechelt-study.png.
+bench-prechelt: venv
+	KERAS_BACKEND=jax $(BIN)/python benchmarks/prechelt_study.py
 
 tensorboard: venv
 	$(BIN)/tensorboard --logdir runs/demo --host 127.0.0.1

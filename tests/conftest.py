@@ -20,9 +20,15 @@ def pytest_collection_modifyitems(
         reason=f"needs TensorFlow-only features (tf.data, tf.distribute); "
         f"KERAS_BACKEND={backend}"
     )
+    skip_jax_only = pytest.mark.skip(
+        reason=f"runs in the JAX pass (keras.distribution, or the backend a "
+        f"benchmark uses); KERAS_BACKEND={backend}"
+    )
     for item in items:
         if "tensorflow_only" in item.keywords and backend != "tensorflow":
             item.add_marker(skip_tf_only)
+        if "jax_only" in item.keywords and backend != "jax":
+            item.add_marker(skip_jax_only)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ EXPECTED_OUTPUT = {
     "random_search.py": "retrained on 1400 samples (1000 training + 400 validation)",
     "gradient_check.py": "verdict=bug passed=False",
     "mixed_precision.py": "weights intact: True",
+    "scaling_out.py": "restored the best epoch's weights on every replica: True",
 }
 
 
@@ -28,7 +30,27 @@ def test_examples_exist() -> None:
     assert EXAMPLES, f"no examples found in {REPO / 'examples'}"
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.name)
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _examples() -> list[Any]:
+    """Each example runs on one backend in `make test`, in turn; `-m slow` runs
+    the others too. Every example is backend-agnostic, and its parts have their
+    own tests on every backend: this keeps `make test` within its time budget."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return [
+        pytest.param(
+            script,
+            id=script.name,
+            marks=()
+            if BACKENDS[index % len(BACKENDS)] == backend
+            else pytest.mark.slow,
+        )
+        for index, script in enumerate(EXAMPLES)
+    ]
+
+
+@pytest.mark.parametrize("script", _examples())
 def test_example_runs(script: Path) -> None:
     assert script.name in EXPECTED_OUTPUT, f"add {script.name} to EXPECTED_OUTPUT"
     env = {**os.environ, "KBM_QUICK": "1"}  # keeps KERAS_BACKEND

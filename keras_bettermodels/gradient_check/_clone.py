@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import types
 import weakref
 from collections.abc import Iterator
@@ -51,9 +52,11 @@ class ModelNotRebuildableError(ValueError):
 def float64_scope() -> Iterator[None]:
     """Makes float64 Keras' default float type for the duration of the block.
 
-    Sets `keras.config.floatx()` and the global dtype policy to float64 and, on
-    the JAX backend, enables 64-bit types; restores all three afterwards, also
-    when the block raises.
+    Sets `keras.config.floatx()` and the global dtype policy to float64, on
+    the JAX backend enables 64-bit types, and steps out of the global
+    `keras.distribution` (`DataParallel`, `ModelParallel`), so that the copy
+    is made on one device rather than laid out over all of them; restores all
+    four afterwards, also when the block raises.
     """
     from keras.src.backend.common import global_state
 
@@ -61,8 +64,13 @@ def float64_scope() -> Iterator[None]:
     # The raw attribute: `keras.config.dtype_policy()` would cache a float32
     # policy where none was set.
     previous_policy = global_state.get_global_attribute("dtype_policy", None)
+    previous_distribution = global_state.get_global_attribute("distribution", None)
     with contextlib.ExitStack() as stack:
         try:
+            # Outside the distribution, as a TensorFlow callback runs outside
+            # the strategy's scope: a float64 copy on every device would cost
+            # each of them twice the model's float32 size, for no gain.
+            global_state.set_global_attribute("distribution", None)
             keras.config.set_floatx("float64")
             keras.config.set_dtype_policy("float64")
             stack.enter_context(_float64_promotion())
@@ -72,6 +80,7 @@ def float64_scope() -> Iterator[None]:
                 stack.enter_context(jax.enable_x64(True))
             yield
         finally:
+            global_state.set_global_attribute("distribution", previous_distribution)
             global_state.set_global_attribute("dtype_policy", previous_policy)
             keras.config.set_floatx(previous_floatx)
 
@@ -427,15 +436,46 @@ def _new_clone(
 
 
 def _copy_weights(model: keras.Model, cached: Float64Clone) -> None:
-    for original, copied in zip(model.weights, cached.model.weights, strict=True):
-        value = keras.ops.convert_to_numpy(original.value)
-        if np.issubdtype(value.dtype, np.floating):
-            value = value.astype(np.float64)
+    values = [original.value for original in model.weights]
+    if keras.backend.backend() == "jax" and all(
+        len(value.sharding.device_set) == 1
+        and value.sharding.device_set == copied.value.sharding.device_set
+        for value, copied in zip(values, cached.model.weights, strict=True)
+    ):
+        # Each value on the copy's one device: one compiled cast there instead
+        # of a NumPy round trip (and a conversion) per variable; the same
+        # float64 values.
+        values = _jax_float64_cast()(values)
+    else:
+        values = [_float64_numpy(value) for value in values]
+    for copied, value in zip(cached.model.weights, values, strict=True):
         copied.assign(value)
     originals = _seed_generators(model)
     if len(originals) == len(cached.generators):
         for original, copied in zip(originals, cached.generators, strict=True):
             copied.state.assign(keras.ops.convert_to_numpy(original.state.value))
+
+
+def _float64_numpy(value: Any) -> np.ndarray:
+    array = keras.ops.convert_to_numpy(value)
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+@functools.cache
+def _jax_float64_cast() -> Any:
+    """Compiled: a list of JAX arrays, the floating ones cast to float64."""
+    import jax
+    import jax.numpy as jnp
+
+    def cast(values: list[Any]) -> list[Any]:
+        return [
+            v.astype(jnp.float64) if jnp.issubdtype(v.dtype, jnp.floating) else v
+            for v in values
+        ]
+
+    return jax.jit(cast)
 
 
 def build_loss(cached: Float64Clone, x: Any, y: Any, sample_weight: Any) -> None:

@@ -351,7 +351,7 @@ def test_bad_arguments_are_explained_in_keras_wording(arguments, error, match):
         EarlyStopping(**arguments)
 
 
-def _digits_model(units: int = 128) -> keras.Model:
+def _digits_model(units: int = 128, learning_rate: float = 0.001) -> keras.Model:
     model = keras.Sequential(
         [
             keras.Input((64,)),
@@ -360,21 +360,25 @@ def _digits_model(units: int = 128) -> keras.Model:
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
 def test_a_real_fit_stops_by_gl_and_restores_the_best_epoch(digits):
     x, y = digits
     keras.utils.set_random_seed(1)
-    model = _digits_model()
+    model = _digits_model(learning_rate=0.003)  # overfits in ~70 epochs, not ~120
     callback = EarlyStopping(criterion=GL(5), restore_best_weights=True)
     history = model.fit(
         x[:200],
         y[:200],
         validation_data=(x[1000:1300], y[1000:1300]),
         epochs=150,
-        batch_size=32,
+        batch_size=64,
         verbose=0,
         callbacks=[callback],
     )
