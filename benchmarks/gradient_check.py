@@ -53,6 +53,7 @@ BATCH = 32
 INPUTS, CLASSES = 64, 10
 SAMPLED_COORDINATES = 4  # per variable, for the coordinate method's timing
 ROUNDS = 3
+FLOOR_REPEATS = 9  # timed calls of J (and of value-and-gradient) for the floor
 
 
 def width_for(parameters: int) -> int:
@@ -81,27 +82,39 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, CLASSES, size=(BATCH,))
 
 
+def _wait(result) -> None:
+    """Waits for a (possibly asynchronously dispatched) result to be computed."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready(result)
+    else:
+        keras.tree.map_structure(keras.ops.convert_to_numpy, result)
+
+
 def forward_and_gradient_times(model, x, y) -> tuple[float, float]:
-    """Median times of one float64 J and one value-and-gradient, as checked."""
+    """Median times of one float64 J and one value-and-gradient, as checked.
+
+    The same float64 copy and compiled functions the check evaluates, on the
+    same θ tensors, each call awaited (J as a Python float), after one warm-up
+    call; the median of `FLOOR_REPEATS` calls.
+    """
     with _clone.float64_scope():
         cached = _clone.get_clone(model, x.astype("float64"), None)
         functions = _autodiff.make_loss_functions(cached.model, True)
         state = functions.bind(x.astype("float64"), y, None)
-        theta = [
-            functions.to_tensor(
-                np.asarray(keras.ops.convert_to_numpy(cached.model.weights[i].value))
-            )
-            for i in cached.trainable
-        ]
+        theta = functions.trainable_tensors(
+            [cached.model.weights[i] for i in cached.trainable]
+        )
         functions.value(theta, state)
-        functions.value_and_grad(theta, state)
+        _wait(functions.value_and_grad(theta, state))
         forward, gradient = [], []
-        for _ in range(5):
+        for _ in range(FLOOR_REPEATS):
             start = time.perf_counter()
             functions.value(theta, state)
             forward.append(time.perf_counter() - start)
             start = time.perf_counter()
-            functions.value_and_grad(theta, state)
+            _wait(functions.value_and_grad(theta, state))
             gradient.append(time.perf_counter() - start)
     return statistics.median(forward), statistics.median(gradient)
 

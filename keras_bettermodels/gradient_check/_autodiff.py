@@ -13,10 +13,18 @@ The value-and-gradient step is `tf.GradientTape` in a `tf.function` on
 TensorFlow, `jax.value_and_grad` under `jax.jit` on JAX, and `torch.autograd`
 on PyTorch, where the global generator is also reseeded before each
 evaluation.
+
+On JAX a directional probe stays on the device: one small compiled function
+unpacks the direction's random signs and returns θ+εv, θ−εv and ∇J·v for
+the variables it moves; J is then evaluated at both (two dispatches of the
+compiled J, back to back) and the numbers come back together. θ, ∇J and the
+moved copies never go through NumPy, and nothing is compiled per direction
+(the small function once per variable shape, and once for all variables).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,6 +78,7 @@ class LossFunctions:
         self.backend = keras.backend.backend()
         self._value: Callable[..., Any]
         self._value_and_grad: Callable[..., Any]
+        self._move: Callable[..., Any] | None = None
         self._torch_seed: int | None = None
         getattr(self, f"_make_{self.backend}")()
 
@@ -109,6 +118,8 @@ class LossFunctions:
         self._value = jax.jit(loss)
         self._value_and_grad = jax.jit(jax.value_and_grad(loss))
 
+        self._move = _jax_move()
+
     def _make_torch(self) -> None:
         import torch
 
@@ -145,9 +156,34 @@ class LossFunctions:
         """On PyTorch, reseed the global generator with `seed` before each call."""
         self._torch_seed = seed
 
+    @property
+    def fused(self) -> bool:
+        """Whether `directional` probes on the device (JAX) rather than the host."""
+        return self._move is not None
+
     def to_tensor(self, value: np.ndarray) -> Any:
         """A NumPy array as a backend tensor of the same dtype."""
         return keras.ops.convert_to_tensor(value)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A backend tensor as a float64 NumPy array."""
+        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+    def trainable_tensors(self, variables: Sequence[Any]) -> list[Any]:
+        """θ as every evaluation gets it: the variables' values in float64.
+
+        On JAX the variables' own device arrays; elsewhere tensors made from
+        float64 NumPy copies (which the host-side probes move).
+        """
+        if self.fused:
+            import jax.numpy as jnp
+
+            values = [v.value for v in variables]
+            return [
+                t if t.dtype == jnp.float64 else jnp.asarray(t, jnp.float64)
+                for t in values
+            ]
+        return [self.to_tensor(self.to_numpy(v.value)) for v in variables]
 
     def value(self, trainable: Sequence[Any], state: Sequence[Any]) -> float:
         """J at the trainable values `trainable`; `state` is from `bind`."""
@@ -155,12 +191,57 @@ class LossFunctions:
 
     def value_and_grad(
         self, trainable: Sequence[Any], state: Sequence[Any]
-    ) -> tuple[Any, list[np.ndarray]]:
-        """J (a backend scalar, to check its dtype) and ∇J as float64 arrays."""
+    ) -> tuple[Any, list[Any]]:
+        """J (a backend scalar, to check its dtype) and ∇J, as backend tensors.
+
+        Dispatched, not awaited (on JAX): convert what is needed with
+        `to_numpy`, or pass the gradients to `directional`.
+        """
         value, grads = self._value_and_grad(list(trainable), *state)
-        return value, [
-            np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64) for g in grads
-        ]
+        return value, list(grads)
+
+    def directional(
+        self,
+        trainable: Sequence[Any],
+        grads: Sequence[Any],
+        state: Sequence[Any],
+        indices: Sequence[int],
+        packed: Sequence[np.ndarray],
+        scale: float,
+        epsilon: float,
+    ) -> tuple[float, float, float]:
+        """J(θ+εv), J(θ−εv) and ∇J·v, computed on the device (JAX only).
+
+        Args:
+            trainable: θ, from `trainable_tensors`.
+            grads: ∇J at θ, from `value_and_grad`.
+            state: from `bind`.
+            indices: the variables v moves (it is zero in the others).
+            packed: per moved variable, its entries' signs as bits
+                (`np.packbits` order, 1 for +); v is ±`scale` there.
+            scale: the size of v's entries, 1/√n over the n moved entries.
+            epsilon: the step ε.
+
+        Returns:
+            `(plus, minus, analytic)` as Python floats.
+        """
+        if self._move is None:
+            raise RuntimeError("`directional` runs on the JAX backend only.")
+        plus, minus = list(trainable), list(trainable)
+        moved_plus, moved_minus, dots = self._move(
+            tuple(trainable[i] for i in indices),
+            tuple(grads[i] for i in indices),
+            tuple(packed),
+            np.float64(scale),
+            np.float64(epsilon),
+        )
+        for index, up, down in zip(indices, moved_plus, moved_minus, strict=True):
+            plus[index], minus[index] = up, down
+        # Both passes are dispatched before the first wait for a number.
+        j_plus = self._value(plus, *state)
+        j_minus = self._value(minus, *state)
+        analytic = sum(float(d) for d in np.asarray(dots))
+        return float(j_plus), float(j_minus), analytic
 
     def bind(
         self, x: Any, y: Any, sample_weight: Any
@@ -182,6 +263,46 @@ class LossFunctions:
 
     def _data_tensor(self, value: Any) -> Any:
         return None if value is None else keras.ops.convert_to_tensor(value)
+
+
+def _signs_to_direction(
+    xp: Any, bits: Any, shape: tuple[int, ...], dtype: Any, scale: Any
+) -> Any:
+    """v from packed sign bits: ±`scale`, with the arithmetic of `_check._unpack`."""
+    count = int(np.prod(shape, dtype=np.int64))
+    signs = xp.unpackbits(bits)[:count].astype(dtype)
+    return (signs * (2 * scale) - scale).reshape(shape)
+
+
+@functools.cache
+def _jax_move() -> Callable[..., Any]:
+    """The moved variables both ways along v, and their parts of ∇J·v, compiled.
+
+    `(θs, gs, bits, scale, ε) -> (θs + εv, θs − εv, [g·v per variable])` for
+    the variables v moves, with v made from the packed sign bits. Shared by
+    all models: compiled once per tuple of shapes (one per variable, one for
+    all of them together), whatever the number of directions.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def move(
+        thetas: tuple[Any, ...],
+        grads: tuple[Any, ...],
+        packed: tuple[Any, ...],
+        scale: Any,
+        epsilon: Any,
+    ) -> Any:
+        plus, minus, dots = [], [], []
+        for theta, grad, bits in zip(thetas, grads, packed, strict=True):
+            v = _signs_to_direction(jnp, bits, theta.shape, theta.dtype, scale)
+            # (v·h) + θ, as `_check` moves θ on the host.
+            plus.append(v * epsilon + theta)
+            minus.append(v * -epsilon + theta)
+            dots.append(jnp.vdot(grad, v))
+        return tuple(plus), tuple(minus), jnp.stack(dots)
+
+    return jax.jit(move)
 
 
 def make_loss_functions(model: keras.Model, training: bool) -> LossFunctions:

@@ -136,19 +136,41 @@ def _torch_rng_kept() -> Iterator[None]:
 
 
 class _Evaluator:
-    """Counts evaluations of J and keeps θ as NumPy and as backend tensors."""
+    """Counts evaluations of J; keeps θ and ∇J as backend tensors (and NumPy).
+
+    The NumPy copies of θ and ∇J, which the host-side probes need, are made
+    on first use: on JAX the directional probes run on the device
+    (`LossFunctions.directional`) and need none.
+    """
 
     def __init__(
         self,
         functions: _autodiff.LossFunctions,
         state: Sequence[Any],
-        theta: list[np.ndarray],
+        variables: Sequence[Any],
     ) -> None:
         self.functions = functions
         self.state = state
-        self.theta = theta
-        self.tensors = [functions.to_tensor(t) for t in theta]
+        self.tensors = functions.trainable_tensors(variables)
+        self.shapes = [tuple(int(d) for d in t.shape) for t in self.tensors]
+        self.grads: list[Any] = []
+        self._theta: list[np.ndarray | None] = [None] * len(self.tensors)
+        self._host_grads: list[np.ndarray | None] = [None] * len(self.tensors)
         self.count = 0
+
+    def theta(self, index: int) -> np.ndarray:
+        """θ's variable `index` as a float64 NumPy array."""
+        value = self._theta[index]
+        if value is None:
+            value = self._theta[index] = self.functions.to_numpy(self.tensors[index])
+        return value
+
+    def grad(self, index: int) -> np.ndarray:
+        """∇J's part for variable `index` as a float64 NumPy array."""
+        value = self._host_grads[index]
+        if value is None:
+            value = self._host_grads[index] = self.functions.to_numpy(self.grads[index])
+        return value
 
     def at(self, replaced: dict[int, np.ndarray]) -> float:
         """J with the variables in `replaced` set to the given values."""
@@ -172,12 +194,46 @@ class _Evaluator:
         """
         plus = self.at(moved(epsilon))
         minus = self.at(moved(-epsilon))
-        probe = _core.Probe(plus, minus, j0, analytic, epsilon)
+        return self._far(_core.Probe(plus, minus, j0, analytic, epsilon), moved)
+
+    def _far(
+        self, probe: _core.Probe, moved: Callable[[float], dict[int, np.ndarray]]
+    ) -> _core.Probe:
         side = probe.smooth_side
-        if side:
-            far = self.at(moved(2 * side * epsilon))
-            probe = _core.Probe(plus, minus, j0, analytic, epsilon, far=far)
-        return probe
+        if not side:
+            return probe
+        far = self.at(moved(2 * side * probe.epsilon))
+        return _core.Probe(
+            probe.plus, probe.minus, probe.center, probe.analytic, probe.epsilon, far
+        )
+
+    def direction(
+        self,
+        indices: Sequence[int],
+        signs: tuple[list[np.ndarray], float],
+        epsilon: float,
+        j0: float,
+    ) -> _core.Probe:
+        """The probe along a random direction (from `_signs`) over `indices`."""
+        packed, size = signs
+        shapes = [self.shapes[i] for i in indices]
+
+        def moved(h: float) -> dict[int, np.ndarray]:
+            vs = _unpack(packed, shapes, size)
+            return self.along(dict(zip(indices, vs, strict=True)))(h)
+
+        if self.functions.fused:
+            plus, minus, analytic = self.functions.directional(
+                self.tensors, self.grads, self.state, indices, packed, size, epsilon
+            )
+            self.count += 2
+            probe = _core.Probe(plus, minus, j0, analytic, epsilon)
+            return self._far(probe, moved)
+        vs = _unpack(packed, shapes, size)
+        analytic = sum(_dot(self.grad(i), v) for i, v in zip(indices, vs, strict=True))
+        return self.probe(
+            self.along(dict(zip(indices, vs, strict=True))), analytic, epsilon, j0
+        )
 
     def along(self, directions: dict[int, np.ndarray]) -> Callable[[float], Any]:
         """`moved` for a direction v given per variable (zero elsewhere)."""
@@ -186,7 +242,7 @@ class _Evaluator:
             values = {}
             for index, v in directions.items():
                 value = v * h  # one new array per variable, then in place
-                value += self.theta[index]
+                value += self.theta(index)
                 values[index] = value
             return values
 
@@ -199,8 +255,9 @@ class _Evaluator:
         place for each evaluation (J is computed before the next change), so
         no step allocates a whole new variable.
         """
-        original = float(self.theta[index].flat[position])
-        shape = self.theta[index].shape
+        theta = self.theta(index)
+        original = float(theta.flat[position])
+        shape = theta.shape
 
         def moved(h: float) -> dict[int, np.ndarray]:
             scratch[position] = original + h
@@ -209,27 +266,46 @@ class _Evaluator:
         return moved
 
 
-def _unit(
+def _signs(
     rng: np.random.Generator, shapes: Sequence[tuple[int, ...]]
-) -> list[np.ndarray]:
-    """A random unit vector over variables of these shapes, one array each.
+) -> tuple[list[np.ndarray], float]:
+    """A random unit vector over variables of these shapes, as packed sign bits.
 
     Its entries are random signs, ±1/√n over the n entries of all the shapes:
     as good a random direction as a Gaussian one for a directional check
     (E[vvᵀ] = I/n either way), and several times faster to draw for a large
-    model.
+    model. Returned as the bits (one array of `(count + 7) // 8` bytes per
+    shape, 1 for +) and 1/√n; `_unpack` makes the arrays.
     """
     total = sum(math.prod(shape) for shape in shapes)
     size = 1 / math.sqrt(total)
+    packed = [
+        np.frombuffer(rng.bytes((math.prod(shape) + 7) // 8), np.uint8)
+        for shape in shapes
+    ]
+    return packed, size
+
+
+def _unpack(
+    packed: Sequence[np.ndarray], shapes: Sequence[tuple[int, ...]], size: float
+) -> list[np.ndarray]:
+    """The arrays of the direction that `_signs` drew."""
     parts = []
-    for shape in shapes:
+    for bits, shape in zip(packed, shapes, strict=True):
         count = math.prod(shape)
-        bits = np.unpackbits(np.frombuffer(rng.bytes((count + 7) // 8), np.uint8))
-        signs = bits[:count].astype(np.float64)
+        signs = np.unpackbits(bits)[:count].astype(np.float64)
         signs *= 2 * size
         signs -= size
         parts.append(signs.reshape(shape))
     return parts
+
+
+def _unit(
+    rng: np.random.Generator, shapes: Sequence[tuple[int, ...]]
+) -> list[np.ndarray]:
+    """A random unit vector over variables of these shapes, one array each."""
+    packed, size = _signs(rng, shapes)
+    return _unpack(packed, shapes, size)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -239,36 +315,31 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 def _directional(
     evaluator: _Evaluator,
-    grads: list[np.ndarray],
     rng: np.random.Generator,
     num_directions: int,
     epsilon: float,
     j0: float,
 ) -> tuple[list[list[_core.Probe]], list[_core.Probe]]:
     per_variable: list[list[_core.Probe]] = []
-    for index, theta in enumerate(evaluator.theta):
+    for index, shape in enumerate(evaluator.shapes):
         probes = []
-        if theta.size:
+        if math.prod(shape):
             for _ in range(num_directions):
-                (v,) = _unit(rng, [theta.shape])
-                analytic = _dot(grads[index], v)
-                moved = evaluator.along({index: v})
-                probes.append(evaluator.probe(moved, analytic, epsilon, j0))
+                signs = _signs(rng, [shape])
+                probes.append(evaluator.direction([index], signs, epsilon, j0))
         per_variable.append(probes)
     together: list[_core.Probe] = []
-    indices = [i for i, theta in enumerate(evaluator.theta) if theta.size]
+    indices = [i for i, shape in enumerate(evaluator.shapes) if math.prod(shape)]
     if len(indices) > 1:
+        shapes = [evaluator.shapes[i] for i in indices]
         for _ in range(num_directions):
-            vs = _unit(rng, [evaluator.theta[i].shape for i in indices])
-            analytic = sum(_dot(grads[i], v) for i, v in zip(indices, vs, strict=True))
-            moved = evaluator.along(dict(zip(indices, vs, strict=True)))
-            together.append(evaluator.probe(moved, analytic, epsilon, j0))
+            signs = _signs(rng, shapes)
+            together.append(evaluator.direction(indices, signs, epsilon, j0))
     return per_variable, together
 
 
 def _coordinate(
     evaluator: _Evaluator,
-    grads: list[np.ndarray],
     rng: np.random.Generator,
     cap: int | None,
     epsilon: float,
@@ -276,11 +347,12 @@ def _coordinate(
     verbose: int,
 ) -> list[list[_core.Probe]]:
     chosen = []
-    for theta in evaluator.theta:
-        if cap is None or theta.size <= cap:
-            chosen.append(np.arange(theta.size))
+    for shape in evaluator.shapes:
+        size = math.prod(shape)
+        if cap is None or size <= cap:
+            chosen.append(np.arange(size))
         else:
-            chosen.append(np.sort(rng.choice(theta.size, size=cap, replace=False)))
+            chosen.append(np.sort(rng.choice(size, size=cap, replace=False)))
     total = int(sum(len(c) for c in chosen))
     progbar = (
         keras.utils.Progbar(total, verbose=verbose, unit_name="coordinate")
@@ -289,10 +361,9 @@ def _coordinate(
     )
     done = 0
     per_variable: list[list[_core.Probe]] = []
-    for index, (theta, coordinates) in enumerate(
-        zip(evaluator.theta, chosen, strict=True)
-    ):
-        flat_grad = grads[index].ravel()
+    for index, coordinates in enumerate(chosen):
+        theta = evaluator.theta(index)
+        flat_grad = evaluator.grad(index).ravel()
         scratch = theta.ravel().copy()
         probes = []
         for coordinate in coordinates:
@@ -314,7 +385,7 @@ def _first_evaluation(
     evaluator: _Evaluator,
     x: Any,
     y: Any,
-) -> tuple[Any, list[np.ndarray]]:
+) -> tuple[Any, list[Any]]:
     """∇J at θ. A failure is retried eagerly, step by step, to tell whom to blame.
 
     If the model fails on `x`, `x` is at fault; if the loss fails on its
@@ -499,10 +570,7 @@ def check_gradients(
         if cached.functions is None:
             cached.functions = {}
         weights = cached.model.weights
-        theta = [
-            np.asarray(keras.ops.convert_to_numpy(weights[i].value), dtype=np.float64)
-            for i in cached.trainable
-        ]
+        variables = [weights[i] for i in cached.trainable]
         for attempt in range(2):
             functions = cached.functions.get(training)
             if functions is None or attempt:
@@ -510,8 +578,10 @@ def check_gradients(
                 cached.functions[training] = functions
             functions.set_torch_seed(seed or 0)
             state = functions.bind(x64, y64, weights64)
-            evaluator = _Evaluator(functions, state, theta)
-            j_tensor, grads = _first_evaluation(functions, cached, evaluator, x64, y64)
+            evaluator = _Evaluator(functions, state, variables)
+            j_tensor, evaluator.grads = _first_evaluation(
+                functions, cached, evaluator, x64, y64
+            )
             # State the loss created on first use must be passed in: start over.
             if len(state[1]) == len(cached.model.metrics_variables):
                 break
@@ -540,12 +610,11 @@ def check_gradients(
             )
         if method == "directional":
             per_variable, together = _directional(
-                evaluator, grads, rng, directions, epsilon, j0
+                evaluator, rng, directions, epsilon, j0
             )
         else:
             per_variable = _coordinate(
                 evaluator,
-                grads,
                 rng,
                 max_coordinates_per_variable,
                 epsilon,

@@ -303,6 +303,21 @@ def test_the_same_seed_gives_the_same_report(correct_models):
     assert other.relative_error != first.relative_error
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="the JAX backend's compiled probes")
+def test_on_jax_nothing_is_compiled_per_direction():
+    from keras_bettermodels.gradient_check import _autodiff
+
+    x, y = _data()
+    model = _sequential(keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1))
+    check_gradients(model, x, y, seed=0, num_directions=1)
+    move = _autodiff._jax_move()
+    compiled = move._cache_size()
+    report = check_gradients(model, x, y, seed=1, num_directions=6)
+    assert report.passed, report
+    assert report.num_evaluations == 2 * 6 * (4 + 1) + 1
+    assert move._cache_size() == compiled
+
+
 def test_the_coordinate_method_checks_every_coordinate_and_locates_the_bug(capsys):
     keras.utils.set_random_seed(6)
     x, y = _data(samples=6, features=3)
