@@ -302,12 +302,17 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
     ) -> None:
         with self._lock:
             self._epoch_steps = max(self._epoch_steps, batch + 1)
-            if self._nonfinite_batch is not None:
+            # Keras may run these hooks on a thread pool (`async_safe`), out of
+            # order: keep the earliest batch whose loss is not finite.
+            first = self._nonfinite_batch
+            if first is not None and first < batch:
                 return
             loss = (logs or {}).get("loss")
             if loss is None or math.isfinite(float(loss)):
                 return
             self._nonfinite_batch = batch
+            if first is not None:
+                return  # already handled
         if self.on_nonfinite in ("restore", "stop"):
             self._model_without_sync().stop_training = True
         elif self.on_nonfinite == "raise":

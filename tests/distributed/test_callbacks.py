@@ -282,8 +282,11 @@ def test_guard_counts_the_steps_the_optimizer_skipped(run):
         # One program over the global batch: the same float16 gradients, so
         # the same overflows as on one device. (Under MirroredStrategy each
         # replica computes its gradients on half the batch, so the scale may
-        # settle one halving higher than on one device.)
-        assert two["checks"] == run["mixed_precision"]["reference"]["checks"]
+        # settle one halving higher than on one device.) Up to the last good
+        # epoch: how many steps run after the NaN before `fit` sees the stop
+        # depends on when Keras' callback thread gets to the batch-end hook.
+        reference = run["mixed_precision"]["reference"]["checks"]
+        assert two["checks"][: good + 1] == reference[: good + 1]
 
 
 def test_guard_restores_every_replica(run):
