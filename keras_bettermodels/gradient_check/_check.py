@@ -404,14 +404,7 @@ def _first_evaluation(
             list(evaluator.tensors), list(non_trainable), x_tensors, **kwargs
         )
     except Exception as error:
-        raise ValueError(
-            _validation.invalid_value(
-                "x",
-                "inputs that the model accepts",
-                _inputs.describe(x),
-                f"Calling the model on them raised {type(error).__name__}: {error}",
-            )
-        ) from error
+        raise _inputs.not_accepted(x, error) from error
     try:
         _autodiff._loss(
             model,

@@ -23,7 +23,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_bettermodels import _validation
 from keras_bettermodels.gradient_check import _inputs
 
 __all__ = [
@@ -311,14 +310,7 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
         try:
             clone(x, training=False) if clone._call_has_training_arg else clone(x)
         except Exception as error:
-            raise ValueError(
-                _validation.invalid_value(
-                    "x",
-                    "inputs that the model accepts",
-                    _inputs.describe(x),
-                    f"Calling the model on them raised {type(error).__name__}: {error}",
-                )
-            ) from error
+            raise _inputs.not_accepted(x, error) from error
     return clone
 
 

@@ -51,6 +51,18 @@ def describe(value: Any) -> Described:
     return Described(text)
 
 
+def not_accepted(x: Any, error: Exception) -> ValueError:
+    """The error for inputs `x` that the model raised `error` on."""
+    return ValueError(
+        _validation.invalid_value(
+            "x",
+            "inputs that the model accepts",
+            describe(x),
+            f"Calling the model on them raised {type(error).__name__}: {error}",
+        )
+    )
+
+
 def _to_array(name: str, value: Any, original: Any) -> Any:
     if value is None:
         return None
