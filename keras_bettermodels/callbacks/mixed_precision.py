@@ -57,7 +57,8 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
           device memory, refreshed at each good epoch end.
         - `"stop"`: stop training at the end of the epoch; the weights stay as
           training left them (possibly NaN).
-        - `"raise"`: raise `FloatingPointError`.
+        - `"raise"`: stop training and, at that epoch's end, raise
+          `FloatingPointError`.
         - `"warn"`: warn once per epoch and train on.
 
     Put the guard first in `callbacks`, so that callbacks that save the model
@@ -313,10 +314,10 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             self._nonfinite_batch = batch
             if first is not None:
                 return  # already handled
-        if self.on_nonfinite in ("restore", "stop"):
+        if self.on_nonfinite != "warn":
+            # Stop now; act at the epoch's end, once the hooks of every batch
+            # have run (Keras waits for them) and the first bad batch is known.
             self._model_without_sync().stop_training = True
-        elif self.on_nonfinite == "raise":
-            self._raise(self._epoch, float(loss))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -384,7 +385,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
 
     def _handle_nonfinite(self, epoch: int, loss: Any) -> Finding:
         if self.on_nonfinite == "raise":
-            self._raise(epoch, loss)  # seen only in the epoch's logs
+            self._raise(epoch, loss)
         if self.nonfinite_epoch is None:
             self.nonfinite_epoch = epoch
         message = self._nonfinite_message(epoch, loss)

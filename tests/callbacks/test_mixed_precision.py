@@ -322,21 +322,27 @@ def test_each_fit_starts_afresh():
     )
 
 
-def test_batch_hooks_run_out_of_order_still_name_the_first_nan_batch():
+@pytest.mark.parametrize("on_nonfinite", ["stop", "raise"])
+def test_batch_hooks_run_out_of_order_still_name_the_first_nan_batch(on_nonfinite):
     # Keras runs an `async_safe` callback's batch-end hooks on a thread pool:
     # batch 3's hook may run before batch 2's.
     model, _ = amplified_model(auto_scale_loss=False)
-    guard = MixedPrecisionGuard(verbose=0, on_nonfinite="stop")
+    guard = MixedPrecisionGuard(verbose=0, on_nonfinite=on_nonfinite)
     guard.set_model(model)
     guard.on_train_begin()
     guard.on_epoch_begin(0)
     for batch, loss in ((0, 0.5), (3, math.nan), (2, math.nan), (4, math.nan)):
         guard.on_train_batch_end(batch, {"loss": loss})
     guard.on_train_batch_end(1, {"loss": 0.4})
-    guard.on_epoch_end(0, {"loss": math.nan})
+    assert model.stop_training  # at once, whatever the mode
+    if on_nonfinite == "raise":
+        with pytest.raises(FloatingPointError, match="at batch 2 in epoch 1"):
+            guard.on_epoch_end(0, {"loss": math.nan})
+    else:
+        guard.on_epoch_end(0, {"loss": math.nan})
     (finding,) = _runtime(guard)
     assert "at batch 2 in epoch 1" in finding.message
-    assert model.stop_training and guard.nonfinite_epoch == 0
+    assert guard.nonfinite_epoch == 0
 
 
 def test_a_deep_copy_works_like_the_original():
