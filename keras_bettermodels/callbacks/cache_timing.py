@@ -8,9 +8,9 @@ import warnings
 from typing import Any
 
 import keras
-from keras.src.utils import io_utils
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.timing import analysis, pipeline
 from keras_bettermodels.timing._clock import EpochClock
 
@@ -212,7 +212,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
             return
         report = self.report()
         if self.verbose > 0:
-            io_utils.print_msg(str(report))
+            print_msg(str(report))
         if self.log_dir is not None:
             from keras_bettermodels.tensorboard import metadata, summary
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import keras
 from keras import ops
-from keras.src.utils import io_utils
 
 from keras_bettermodels import _validation, criteria
+from keras_bettermodels._compat.io import print_msg
 
 __all__ = ["EarlyStopping", "StoppingReason"]
 
@@ -404,10 +404,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopping_reason is not None and self.verbose > 0:
-            io_utils.print_msg(str(self.stopping_reason))
+            print_msg(str(self.stopping_reason))
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                io_utils.print_msg(
+                print_msg(
                     "Restoring model weights from the end of the best epoch: "
                     f"{self.best_epoch + 1}."
                 )

@@ -7,9 +7,9 @@ import warnings
 from typing import Any
 
 import keras
-from keras.src.utils import io_utils
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.gradient_check import check_gradients
 from keras_bettermodels.gradient_check._check import METHODS
 from keras_bettermodels.gradient_check.report import GradientCheckReport
@@ -174,7 +174,7 @@ class GradientCheckCallback(keras.callbacks.Callback):
         if self.log_dir is not None:
             self._write(self.log_dir, step, report)
         if self.verbose > 0:
-            io_utils.print_msg(
+            print_msg(
                 f"Gradient check {when}: relative error "
                 f"{report.relative_error:.2e} ({report.verdict}), "
                 f"{report.elapsed:.2f} s"

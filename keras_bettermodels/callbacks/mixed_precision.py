@@ -9,9 +9,9 @@ import warnings
 from typing import Any
 
 import keras
-from keras.src.utils import io_utils
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.precision import findings as findings_lib
 from keras_bettermodels.precision import loss_scale
 from keras_bettermodels.precision.audit import DEFAULT_MIN_PARAMS, audit
@@ -284,12 +284,12 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self._audited = True
         self.findings.extend(audited)
         if self.verbose > 0:
-            io_utils.print_msg(
+            print_msg(
                 f"MixedPrecisionGuard: audit of model `{self.model.name}` "
                 f"(policy {self.model.dtype_policy.name!r}):"
             )
             for finding in audited:
-                io_utils.print_msg(f"  {finding}")
+                print_msg(f"  {finding}")
         self._write_findings(0, audited, "audit")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -359,7 +359,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self.findings.extend(new)
         if self.verbose > 0:
             for finding in new:
-                io_utils.print_msg(f"Epoch {epoch + 1}: {finding}")
+                print_msg(f"Epoch {epoch + 1}: {finding}")
         if self.log_dir is not None and scalars:
             from keras_bettermodels.tensorboard import summary
 

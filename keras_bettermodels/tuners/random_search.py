@@ -10,13 +10,13 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras.src.utils import io_utils
 from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.backend import io as kt_io
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.tuners import _data
 
 __all__ = ["RandomSearch", "RetrainInfo"]
@@ -587,7 +587,7 @@ class RandomSearch(keras_tuner.RandomSearch):
 
 def _say(verbose: Any, message: str) -> None:
     if verbose != 0:
-        io_utils.print_msg(message)
+        print_msg(message)
 
 
 def _number(value: Any) -> str:
