@@ -8,14 +8,17 @@ never answers a request with a 500:
 
 - `GET /index.js` and `GET /static/<file>`: the frontend, an ES module per
   plugin; a path that leaves the static folder is a 404.
-- `GET /reports`: the latest report of every run and tag, with the steps of
-  the earlier ones.
-- `GET /report?run=...&tag=...[&step=...]`: one report; an unknown run, tag or
-  step is a 400 with a JSON `{"error": ...}`.
+- `GET /reports`: a summary of the latest report of every run and tag (its
+  step, size and headline numbers), with the steps of the earlier ones; never
+  the whole reports, which can be large.
+- `GET /report?run=...&tag=...[&step=...]`: one whole report; an unknown run,
+  tag or step is a 400 with a JSON `{"error": ...}`.
 
-A report that cannot be read (written by a newer content version, not JSON,
-not an object) does not fail the request: its entry carries an `error`
-message that the tab shows in place of the report.
+A report that cannot be read (written by a newer or invalid content version,
+not UTF-8, not JSON, not an object, nested deeper than `MAX_REPORT_DEPTH`,
+larger than `MAX_REPORT_BYTES`) does not fail the request: its entry carries
+an `error` message that the tab shows in place of the report, and the other
+runs are listed as usual.
 
 Nothing here imports Keras, TensorFlow or a backend: TensorBoard imports the
 plugins when it starts.
@@ -23,20 +26,35 @@ plugins when it starts.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
-from tensorboard.util import tensor_util
 from werkzeug import wrappers
 
-from keras_bettermodels.tensorboard import metadata, summary
+from keras_bettermodels.tensorboard import metadata
 
-__all__ = ["STATIC_ROOT", "ReportPlugin"]
+__all__ = ["MAX_REPORT_BYTES", "MAX_REPORT_DEPTH", "STATIC_ROOT", "ReportPlugin"]
+
+_logger = logging.getLogger(__name__)
+
+#: The largest report, in bytes of JSON, that the plugins decode and serve.
+#: The package's reports weigh kilobytes (a 200-variable gradient check is
+#: about 30 kB); a larger one is listed with an error instead.
+MAX_REPORT_BYTES = 8 * 2**20
+#: The deepest nesting of JSON arrays and objects a report may have. The
+#: package's reports are 4 levels deep; a deeper one is listed with an error
+#: (JSON nested ~1000 deep makes Python's decoder raise `RecursionError`).
+MAX_REPORT_DEPTH = 64
+# Strings among the headline numbers are cut to this many characters.
+_HEADLINE_CHARS = 200
 
 #: The folder that holds the plugins' frontends.
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -80,9 +98,91 @@ def _wsgi(handler: Callable[[wrappers.Request], Any]) -> Callable[..., Any]:
     return application
 
 
-def _document(datum: provider.TensorDatum) -> dict[str, Any]:
-    """Returns the JSON document `write_json` stored in one tensor datum."""
-    return summary.read_json(tensor_util.make_tensor_proto(datum.numpy))
+class _Unreadable(ValueError):
+    """A report that the plugin does not decode; the message says why."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def _depth_over(document: Any, limit: int) -> bool:
+    """Whether `document` nests arrays and objects deeper than `limit`.
+
+    Walks the document with a stack of its own, not by recursion, so that any
+    depth that the decoder accepted is measured.
+    """
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _payload(datum: provider.TensorDatum) -> bytes:
+    """Returns the bytes `write_json` stored in one tensor datum."""
+    values = np.asarray(datum.numpy, dtype=object).reshape(-1)
+    if not values.size:
+        raise _Unreadable("The tensor holds no JSON document (no string).")
+    raw = values[0]
+    if isinstance(raw, str):
+        return raw.encode()
+    if not isinstance(raw, bytes):
+        raise _Unreadable(
+            f"Expected a string tensor holding a JSON document. Received a "
+            f"tensor of {np.asarray(datum.numpy).dtype}."
+        )
+    return raw
+
+
+def _decode(raw: bytes, max_bytes: int, max_depth: int) -> dict[str, Any]:
+    """Returns the JSON object in `raw`, or raises `_Unreadable` saying why."""
+    if len(raw) > max_bytes:
+        raise _Unreadable(
+            f"It is {_megabytes(len(raw))} of JSON, over the plugins' limit of "
+            f"{_megabytes(max_bytes)} for one report, so it is not shown. Write "
+            "smaller reports (fewer variables or epochs per report)."
+        )
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"It is not UTF-8 text: {error}.") from None
+    except json.JSONDecodeError as error:
+        raise _Unreadable(f"It is not JSON: {error}.") from None
+    except RecursionError:
+        raise _Unreadable(
+            f"Its JSON is nested too deeply to decode (the limit is "
+            f"{max_depth} levels)."
+        ) from None
+    if not isinstance(document, dict):
+        raise _Unreadable(
+            f"Expected a JSON object. Received a JSON {type(document).__name__}."
+        )
+    if _depth_over(document, max_depth):
+        raise _Unreadable(
+            f"Its JSON is nested deeper than the limit of {max_depth} levels."
+        )
+    return document
+
+
+def _headline(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of `document` named in `fields` whose values are scalars."""
+    found: dict[str, Any] = {}
+    for name in fields:
+        value = document.get(name)
+        if isinstance(value, str):
+            found[name] = value[:_HEADLINE_CHARS]
+        elif value is None or isinstance(value, (bool, int, float)):
+            found[name] = value
+    return found
 
 
 class ReportPlugin(base_plugin.TBPlugin):
@@ -101,6 +201,13 @@ class ReportPlugin(base_plugin.TBPlugin):
     tab_name: str = ""
     #: The folder under `static/` that holds this plugin's `index.js`.
     static_folder: str = ""
+    #: The report's top-level fields that `/reports` lists as its summary
+    #: (scalars only: numbers, strings, booleans, null).
+    headline_fields: tuple[str, ...] = ()
+    #: The largest report this plugin decodes, in bytes of JSON.
+    max_report_bytes: int = MAX_REPORT_BYTES
+    #: The deepest nesting of JSON arrays and objects a report may have.
+    max_report_depth: int = MAX_REPORT_DEPTH
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         super().__init__(context)
@@ -147,9 +254,53 @@ class ReportPlugin(base_plugin.TBPlugin):
         runs: list[str],
         tags: list[str],
         downsample: int = _LISTED_STEPS,
-    ) -> Mapping[str, Mapping[str, list[provider.TensorDatum]]]:
+    ) -> tuple[dict[str, Mapping[str, list[provider.TensorDatum]]], dict[str, str]]:
+        """Reads the reports of `runs` and `tags`.
+
+        Returns:
+            `(data, failures)`: run -> tag -> data, and run -> message for
+            the runs whose reads failed. One read serves every run; when it
+            fails (a loader's message size limit, an unreadable file), each
+            run is read on its own, so that one bad run does not hide the
+            others.
+        """
         if not runs or not tags or self._data_provider is None:
-            return {}
+            return {}, {}
+        try:
+            return dict(self._read_once(ctx, experiment_id, runs, tags, downsample)), {}
+        except Exception as error:
+            if len(runs) == 1:
+                _logger.warning(
+                    "Reading the %s reports of run %r failed: %r",
+                    self.plugin_name,
+                    runs[0],
+                    error,
+                )
+                return {}, {runs[0]: f"Its reports could not be read: {error}"}
+            _logger.warning(
+                "Reading the %s reports of %d runs at once failed (%r); reading "
+                "them run by run.",
+                self.plugin_name,
+                len(runs),
+                error,
+            )
+        data: dict[str, Mapping[str, list[provider.TensorDatum]]] = {}
+        failures: dict[str, str] = {}
+        for run in runs:
+            one, failed = self._read(ctx, experiment_id, [run], tags, downsample)
+            data.update(one)
+            failures.update(failed)
+        return data, failures
+
+    def _read_once(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        runs: list[str],
+        tags: list[str],
+        downsample: int,
+    ) -> Mapping[str, Mapping[str, list[provider.TensorDatum]]]:
+        assert self._data_provider is not None  # checked by `_read`
         return self._data_provider.read_tensors(
             ctx,
             experiment_id=experiment_id,
@@ -166,12 +317,16 @@ class ReportPlugin(base_plugin.TBPlugin):
         listed: list[provider.TensorDatum],
         step: int | None = None,
         every: list[provider.TensorDatum] | None = None,
+        *,
+        full: bool = False,
+        failure: str | None = None,
     ) -> dict[str, Any]:
         """Returns the response entry for one report (the latest by default).
 
         `listed` are the reports read for the listing (at most
         `_LISTED_STEPS`, always with the latest); `every` holds all of them,
-        when `step` had to be looked for there.
+        when `step` had to be looked for there. `full` adds the whole report;
+        `failure` is why the run's reports could not be read, if they could not.
         """
         steps = [datum.step for datum in listed]
         entry: dict[str, Any] = {
@@ -181,13 +336,19 @@ class ReportPlugin(base_plugin.TBPlugin):
             "steps_sampled": len(listed) >= _LISTED_STEPS,
             "step": None,
             "wall_time": None,
-            "report": None,
+            "bytes": None,
+            "summary": None,
             "error": None,
         }
+        if full:
+            entry["report"] = None
         try:
             metadata.parse_plugin_content(series.plugin_content)
         except ValueError as error:
             entry["error"] = str(error)
+            return entry
+        if failure is not None:
+            entry["error"] = failure
             return entry
         if not listed:
             entry["error"] = "No report has been read for this tag yet."
@@ -206,13 +367,32 @@ class ReportPlugin(base_plugin.TBPlugin):
             entry["steps"] = sorted({*steps, step})
         entry["step"], entry["wall_time"] = datum.step, datum.wall_time
         try:
-            entry["report"] = _document(datum)
-        except (ValueError, TypeError, UnicodeDecodeError) as error:
-            entry["error"] = f"The report at step {datum.step} is unreadable: {error}"
+            raw = _payload(datum)
+            entry["bytes"] = len(raw)
+            document = _decode(raw, self.max_report_bytes, self.max_report_depth)
+        except _Unreadable as error:
+            entry["error"] = f"The report at step {datum.step} is unreadable. {error}"
+            return entry
+        except Exception as error:
+            _logger.warning(
+                "Decoding the %s report of run %r, tag %r failed: %r",
+                self.plugin_name,
+                run,
+                tag,
+                error,
+            )
+            entry["error"] = f"The report at step {datum.step} is unreadable: {error!r}"
+            return entry
+        entry["summary"] = _headline(document, self.headline_fields)
+        if full:
+            entry["report"] = document
         return entry
 
     def reports_impl(self, ctx: Any, experiment_id: str) -> dict[str, Any]:
-        """Returns the latest report of every run and tag, sorted by run.
+        """Returns a summary of the latest report of every run and tag, by run.
+
+        The whole reports are not listed (they can be large): `report_impl`
+        serves them one at a time.
 
         Args:
             ctx: the request's `RequestContext`.
@@ -221,15 +401,22 @@ class ReportPlugin(base_plugin.TBPlugin):
         Returns:
             `{"plugin": name, "protocol_version": int, "reports": [entry, ...]}`
             where each entry has `run`, `tag`, `steps` (every step read),
-            `step`, `wall_time`, `report` (the document, or `None`) and `error`
-            (a message, or `None`).
+            `steps_sampled`, `step`, `wall_time`, `bytes` (the report's size
+            in JSON), `summary` (the report's `headline_fields`, or `None`)
+            and `error` (a message, or `None`).
         """
         listing = self._listing(ctx, experiment_id)
         runs = sorted(listing)
         tags = sorted({tag for run in runs for tag in listing[run]})
-        data = self._read(ctx, experiment_id, runs, tags)
+        data, failures = self._read(ctx, experiment_id, runs, tags)
         reports = [
-            self._entry(run, tag, series, list(data.get(run, {}).get(tag, [])))
+            self._entry(
+                run,
+                tag,
+                series,
+                list(data.get(run, {}).get(tag, [])),
+                failure=failures.get(run),
+            )
             for run in runs
             for tag, series in sorted(listing[run].items())
         ]
@@ -247,7 +434,7 @@ class ReportPlugin(base_plugin.TBPlugin):
         tag: str | None,
         step: str | int | None = None,
     ) -> dict[str, Any]:
-        """Returns one report: the latest of `run` and `tag`, or the one at `step`.
+        """Returns one whole report: the latest of `run` and `tag`, or at `step`.
 
         Args:
             ctx: the request's `RequestContext`.
@@ -258,7 +445,8 @@ class ReportPlugin(base_plugin.TBPlugin):
                 Defaults to `None`, the latest report.
 
         Returns:
-            One entry as in `reports_impl`.
+            One entry as in `reports_impl`, with `report`: the document, or
+            `None` when it cannot be read (then `error` says why).
 
         Raises:
             tensorboard.errors.InvalidArgumentError: for a missing or unknown
@@ -288,18 +476,27 @@ class ReportPlugin(base_plugin.TBPlugin):
                 f"Unknown `tag` for run {run!r}. Expected one of "
                 f"{_names(sorted(listing[run]))}. Received: tag={tag!r}"
             )
-        listed = list(
-            self._read(ctx, experiment_id, [run], [tag]).get(run, {}).get(tag, [])
-        )
+        data, failures = self._read(ctx, experiment_id, [run], [tag])
+        listed = list(data.get(run, {}).get(tag, []))
         every = None
-        if parsed_step is not None and all(d.step != parsed_step for d in listed):
-            every = list(
-                self._read(ctx, experiment_id, [run], [tag], _ALL_STEPS)
-                .get(run, {})
-                .get(tag, [])
+        if (
+            parsed_step is not None
+            and run not in failures
+            and all(d.step != parsed_step for d in listed)
+        ):
+            every_data, failures = self._read(
+                ctx, experiment_id, [run], [tag], _ALL_STEPS
             )
+            every = list(every_data.get(run, {}).get(tag, []))
         return self._entry(
-            run, tag, listing[run][tag], listed, parsed_step, every=every
+            run,
+            tag,
+            listing[run][tag],
+            listed,
+            parsed_step,
+            every=every,
+            full=True,
+            failure=failures.get(run),
         )
 
     # Routes: parse the request, call an `*_impl`, answer JSON.

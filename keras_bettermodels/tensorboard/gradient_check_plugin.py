@@ -26,8 +26,9 @@ class GradientCheckPlugin(ReportPlugin):
     """TensorBoard's "Gradient check" tab.
 
     Routes, under `/data/plugin/<plugin_name>/`: `index.js` (the frontend),
-    `static/<file>`, `reports` (the latest report of every run) and
-    `report?run=...&tag=...&step=...` (one report).
+    `static/<file>`, `reports` (a summary of every run's latest report: its
+    relative error, verdict and whether it passed) and
+    `report?run=...&tag=...&step=...` (one whole report).
 
     Args:
         context: the `base_plugin.TBContext` TensorBoard passes to plugins.
@@ -48,3 +49,4 @@ class GradientCheckPlugin(ReportPlugin):
     plugin_name = metadata.GRADIENT_CHECK_PLUGIN
     tab_name = "Gradient check"
     static_folder = "gradient_check"
+    headline_fields = ("relative_error", "verdict", "passed", "method", "backend")

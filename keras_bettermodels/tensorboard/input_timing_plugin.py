@@ -26,8 +26,9 @@ class InputTimingPlugin(ReportPlugin):
     """TensorBoard's "Input timing" tab.
 
     Routes, under `/data/plugin/<plugin_name>/`: `index.js` (the frontend),
-    `static/<file>`, `reports` (the latest report of every run) and
-    `report?run=...&tag=...&step=...` (one report).
+    `static/<file>`, `reports` (a summary of every run's latest report: cached
+    or not, speedup, epoch times) and `report?run=...&tag=...&step=...` (one
+    whole report).
 
     Args:
         context: the `base_plugin.TBContext` TensorBoard passes to plugins.
@@ -46,3 +47,13 @@ class InputTimingPlugin(ReportPlugin):
     plugin_name = metadata.INPUT_TIMING_PLUGIN
     tab_name = "Input timing"
     static_folder = "input_timing"
+    headline_fields = (
+        "cached",
+        "cache",
+        "speedup",
+        "first_epoch_time",
+        "steady_epoch_time",
+        "compile_time",
+        "samples_per_second",
+        "backend",
+    )

@@ -27,6 +27,10 @@ GRADIENT_CHECK_PLUGIN = "bettermodels_gradient_check"
 INPUT_TIMING_PLUGIN = "bettermodels_input_timing"
 #: Version of the JSON payload format; bump when a payload's fields change.
 PROTOCOL_VERSION = 1
+# The header is `{"version": N}`: anything much longer is not ours.
+_MAX_HEADER_BYTES = 4096
+# Messages quote at most this much of unreadable content.
+_SHOWN_BYTES = 100
 
 
 def create_summary_metadata(
@@ -50,16 +54,30 @@ def create_summary_metadata(
 def parse_plugin_content(content: bytes) -> dict[str, Any]:
     """Returns the JSON header of a summary's `plugin_data.content`.
 
+    The header is a JSON object whose `version` is a positive integer (not a
+    boolean, not a string) no newer than `PROTOCOL_VERSION`.
+
     Raises:
-        ValueError: if the content is not our header or its version is newer
-            than this package understands.
+        ValueError: if the content is not our header, its version is not a
+            positive integer, or it is newer than this package understands.
     """
+    shown = content[:_SHOWN_BYTES] + (b"..." if len(content) > _SHOWN_BYTES else b"")
+    if len(content) > _MAX_HEADER_BYTES:
+        raise ValueError(
+            f"Unreadable plugin content: {len(content)} bytes, where a header "
+            f"of at most {_MAX_HEADER_BYTES} bytes is expected. Received: {shown!r}"
+        )
     try:
         header = json.loads(content.decode() or "{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"Unreadable plugin content. Received: {content!r}") from error
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"Unreadable plugin content. Received: {shown!r}") from error
     version = header.get("version") if isinstance(header, dict) else None
-    if not isinstance(version, int) or version > PROTOCOL_VERSION:
+    if type(version) is not int or version < 1:
+        raise ValueError(
+            f"Invalid plugin content version. Expected a positive integer. "
+            f"Received: version={version!r}"
+        )
+    if version > PROTOCOL_VERSION:
         raise ValueError(
             f"Unsupported plugin content version. Expected an integer <= "
             f"{PROTOCOL_VERSION}. Received: version={version!r}. Upgrade "

@@ -66,12 +66,19 @@ def test_reports_route_serves_the_latest_report_of_each_run(log_dir):
     assert (mlp["tag"], mlp["steps"], mlp["step"]) == (TAG, [0, 5, 10], 10)
     assert mlp["steps_sampled"] is False
     assert mlp["error"] is None
-    assert mlp["report"] == reports[10]
-    assert by_run["buggy"]["report"]["verdict"] == "bug"
-    assert [v["verdict"] for v in by_run["buggy"]["report"]["variables"]] == [
-        "great",
-        "bug",
-    ]
+    # A summary: the headline numbers, never the whole report.
+    assert "report" not in mlp and "variables" not in json.dumps(body)
+    assert mlp["summary"] == {
+        "relative_error": reports[10]["relative_error"],
+        "verdict": "great",
+        "passed": True,
+        "method": "directional",
+        "backend": "tensorflow",
+    }
+    assert mlp["bytes"] == len(json.dumps(reports[10]).encode())
+    assert by_run["buggy"]["summary"]["verdict"] == "bug"
+    whole = _json(served.get("report", run="buggy", tag=TAG))["report"]
+    assert [v["verdict"] for v in whole["variables"]] == ["great", "bug"]
 
 
 def test_report_route_serves_an_earlier_step(log_dir):
@@ -93,6 +100,7 @@ def test_impl_methods_answer_without_a_request(log_dir):
     ctx = context.RequestContext()
     body = plugin.reports_impl(ctx, "")
     assert [entry["run"] for entry in body["reports"]] == ["buggy", "mlp"]
+    assert body["reports"][1]["summary"]["verdict"] == reports[10]["verdict"]
     entry = plugin.report_impl(ctx, "", "mlp", TAG, "0")
     assert entry["report"] == reports[0]
     assert entry["steps"] == [0, 5, 10]
@@ -110,7 +118,7 @@ def test_a_long_run_lists_a_sample_of_steps_and_serves_any_step(tmp_path):
     (entry,) = _json(served.get("reports"))["reports"]
     assert len(entry["steps"]) == 100 and entry["steps_sampled"] is True
     assert entry["steps"][-1] == entry["step"] == 149
-    assert entry["report"]["relative_error"] == pytest.approx(149e-9)
+    assert entry["summary"]["relative_error"] == pytest.approx(149e-9)
     missing = min(set(range(150)) - set(entry["steps"]))
     one = _json(served.get("report", run="long", tag=TAG, step=missing))
     assert one["step"] == missing
@@ -178,10 +186,10 @@ def test_a_newer_content_version_is_a_message_not_a_failure(tmp_path):
     response = served.get("reports")
     assert response.status_code == 200
     by_run = {entry["run"]: entry for entry in _json(response)["reports"]}
-    assert by_run["future"]["report"] is None
+    assert by_run["future"]["summary"] is None
     assert f"version={newer}" in by_run["future"]["error"]
     assert "Upgrade keras-bettermodels" in by_run["future"]["error"]
-    assert by_run["today"]["report"] == report
+    assert by_run["today"]["summary"]["verdict"] == report["verdict"]
     single = served.get("report", run="future", tag=TAG)
     assert single.status_code == 200 and _json(single)["report"] is None
 
@@ -201,8 +209,8 @@ def test_an_unreadable_payload_is_a_message_in_its_entry(tmp_path):
     response = serve(tmp_path, GradientCheckPlugin).get("reports")
     assert response.status_code == 200
     (entry,) = _json(response)["reports"]
-    assert entry["report"] is None and entry["step"] == 3
-    assert "unreadable" in entry["error"]
+    assert entry["summary"] is None and entry["step"] == 3
+    assert "unreadable" in entry["error"] and "not JSON" in entry["error"]
 
 
 def test_a_truncated_event_file_serves_the_reports_before_the_cut(tmp_path):
@@ -218,7 +226,7 @@ def test_a_truncated_event_file_serves_the_reports_before_the_cut(tmp_path):
     assert response.status_code == 200
     (entry,) = _json(response)["reports"]
     assert entry["steps"] == [0, 1]
-    assert entry["report"]["verdict"] == "great"
+    assert entry["summary"]["verdict"] == "great"
 
 
 def test_a_garbage_event_file_is_not_a_500(tmp_path):
@@ -237,11 +245,15 @@ def test_non_finite_errors_are_sent_as_json_strings(tmp_path):
     report = _reports.gradient_check_report({"dense/kernel": math.nan})
     _reports.write_gradient_check(tmp_path / "nan", 0, report)
     summary.close_all()
-    response = serve(tmp_path, GradientCheckPlugin).get("reports")
-    text = response.get_data(as_text=True)
-    assert "NaN" in text and json.loads(text)  # valid JSON for JSON.parse
-    (entry,) = json.loads(text)["reports"]
-    assert entry["report"]["variables"][0]["relative_error"] == "NaN"
+    served = serve(tmp_path, GradientCheckPlugin)
+    for route in ("reports", "report"):
+        response = served.get(route, run="nan", tag=TAG)
+        text = response.get_data(as_text=True)
+        assert "NaN" in text and json.loads(text)  # valid JSON for JSON.parse
+    (entry,) = _json(served.get("reports"))["reports"]
+    assert entry["summary"]["relative_error"] == "NaN"
+    whole = _json(served.get("report", run="nan", tag=TAG))["report"]
+    assert whole["variables"][0]["relative_error"] == "NaN"
 
 
 def test_html_in_run_and_variable_names_is_sent_verbatim_as_json(tmp_path):
@@ -249,11 +261,14 @@ def test_html_in_run_and_variable_names_is_sent_verbatim_as_json(tmp_path):
     report = _reports.gradient_check_report({f"{name}/kernel": 1e-9})
     _reports.write_gradient_check(tmp_path / name, 0, report)
     summary.close_all()
-    response = serve(tmp_path, GradientCheckPlugin).get("reports")
+    served = serve(tmp_path, GradientCheckPlugin)
+    response = served.get("reports")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     (entry,) = _json(response)["reports"]
     assert entry["run"] == name
-    assert entry["report"]["variables"][0]["name"] == f"{name}/kernel"
+    whole = served.get("report", run=name, tag=TAG)
+    assert whole.headers["X-Content-Type-Options"] == "nosniff"
+    assert _json(whole)["report"]["variables"][0]["name"] == f"{name}/kernel"
 
 
 def test_the_frontend_is_served_as_an_es_module(log_dir):
@@ -346,5 +361,6 @@ def test_a_real_gradient_check_report_is_served_field_for_field(tmp_path):
     summary.close_all()
     from tensorboard.backend import json_util
 
-    (entry,) = _json(serve(tmp_path, GradientCheckPlugin).get("reports"))["reports"]
+    served = serve(tmp_path, GradientCheckPlugin)
+    entry = _json(served.get("report", run="real", tag=TAG))
     assert entry["report"] == json_util.Cleanse(document)  # NaN loss -> "NaN"

@@ -279,8 +279,39 @@ export function details(report, shown, labels = {}) {
   return rows.length ? h("dl", { class: "details" }, rows) : null;
 }
 
-// One tab's frame: heading, intro, the "reports" fetch and its error message;
-// `draw(main, status, entries)` renders what came back.
+// Requests in flight at once when the tab fetches the runs' whole reports.
+const PARALLEL_FETCHES = 6;
+
+/**
+ * The whole report of each listed entry, fetched from `report` one run at a
+ * time: `reports` lists summaries only. An entry that already carries an
+ * error is kept as it is; one whose fetch fails gets the failure as its error.
+ */
+export async function withReports(entries) {
+  const filled = entries.map((entry) => ({ ...entry, report: null }));
+  let next = 0;
+  async function worker() {
+    while (next < filled.length) {
+      const index = next++;
+      const entry = filled[index];
+      if (!entry || entry.error) continue;
+      try {
+        const params = { run: entry.run, tag: entry.tag };
+        if (entry.step !== null && entry.step !== undefined) params.step = String(entry.step);
+        const full = await getJson("report", params);
+        filled[index] = { ...entry, ...full };
+      } catch (error) {
+        filled[index] = { ...entry, error: `Could not load the report: ${error.message}` };
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_FETCHES, filled.length) }, worker));
+  return filled;
+}
+
+// One tab's frame: heading, intro, the "reports" listing, each run's whole
+// report from "report", and their error messages; `draw(main, status,
+// entries)` renders the entries, each with its `report` (or its `error`).
 export async function renderTab(title, intro, draw) {
   const main = setup();
   try {
@@ -294,7 +325,8 @@ export async function renderTab(title, intro, draw) {
       status.replaceWith(message(`Could not load the reports: ${error.message}`, "error"));
       return;
     }
-    await draw(main, status, Array.isArray(data.reports) ? data.reports : []);
+    const listed = Array.isArray(data.reports) ? data.reports : [];
+    await draw(main, status, await withReports(listed));
   } finally {
     document.body.dataset.rendered = "true";
   }
