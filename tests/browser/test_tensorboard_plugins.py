@@ -56,14 +56,14 @@ if importlib.util.find_spec("playwright") is None:
 
 
 def _serves_every_run(expected: dict[str, set[str]]):
-    """Whether a TensorBoard serves a report (or its error) for every run."""
+    """Whether a TensorBoard lists a report's summary (or its error) for every run."""
 
     def ready(board: TensorBoard) -> bool:
         for name, runs in expected.items():
             served = board.reports(name)
             for run in runs:
                 entry = served.get(run)
-                if entry is None or (entry["report"] is None and not entry["error"]):
+                if entry is None or (entry["summary"] is None and not entry["error"]):
                     return False
         return True
 
