@@ -17,7 +17,7 @@ from keras_tuner.src.engine import trial as trial_module
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.io import print_msg
-from keras_bettermodels.tuners import _data
+from keras_bettermodels.tuners import _artefacts, _data
 
 __all__ = ["RandomSearch", "RetrainInfo"]
 
@@ -535,17 +535,8 @@ class RandomSearch(keras_tuner.RandomSearch):
     def _save_retrained(
         self, model: keras.Model, hp: Any, info: RetrainInfo
     ) -> RetrainInfo:
-        """Saves the model, then the info that marks it complete."""
+        """Saves the model and its info as one unit (see `_artefacts`)."""
         path = self._retrained_path()
-        try:
-            _save_model(model, path)
-        except Exception as error:  # the model in memory is kept
-            warnings.warn(
-                f"The retrained model could not be saved to {path}: {error!r}. "
-                "`get_retrained_model()` returns it in this process only.",
-                stacklevel=4,
-            )
-            return RetrainInfo.from_dict({**asdict(info), "model_path": None})
         build_config = model.get_build_config() if model.built else None
         document = {
             "format": _FORMAT,
@@ -553,17 +544,38 @@ class RandomSearch(keras_tuner.RandomSearch):
             "hyperparameters": hp.get_config(),
             "build_config": build_config,
         }
-        _save_json(self._info_path(), document)
+        try:
+            if _is_local(path):
+                _artefacts.save(path, self._info_path(), model.save, document)
+            else:
+                _save_model(model, path)
+        except Exception as error:  # the model in memory is kept
+            warnings.warn(
+                f"The retrained model could not be saved to {path}: {error!r}. "
+                "`get_retrained_model()` returns it in this process only.",
+                stacklevel=4,
+            )
+            return RetrainInfo.from_dict({**asdict(info), "model_path": None})
+        if not _is_local(path):
+            _save_json(self._info_path(), document)
         return info
 
     def _read_saved_retrain(self) -> tuple[RetrainInfo, dict[str, Any], Any] | None:
         path = self._info_path()
-        if not kt_io.exists(path):
-            return None
         try:
-            document = kt_utils.load_json(path)
+            if _is_local(path):
+                document = _artefacts.read(self._retrained_path(), path)
+                if document is None:
+                    return None
+            elif kt_io.exists(path):
+                document = kt_utils.load_json(path)
+            else:
+                return None
             info = RetrainInfo.from_dict(document["info"])
             return info, document["hyperparameters"], document.get("build_config")
+        except _artefacts.ArtefactError as error:
+            warnings.warn(str(error), stacklevel=3)
+            return None
         except (KeyError, TypeError, ValueError) as error:
             warnings.warn(f"Ignoring an unreadable {path}: {error!r}", stacklevel=3)
             return None

@@ -1,0 +1,230 @@
+"""The retrain's two files, saved and read as one unit (private).
+
+The model (`retrained.keras`) and its info (`retrained.json`) must always
+belong together: a crash at any moment leaves the old pair or the new pair,
+never the new model beside the old info, and a pair that does not belong
+together (a file replaced or edited by hand) is detected, not loaded.
+
+The info records the model file's SHA-256 and size. A save goes through a
+journal beside the pair, each step atomic (`os.replace`):
+
+1. the model is written to `retrained.next.keras`;
+2. the info, with that file's checksum, to `retrained.next.json`;
+3. `retrained.next.keras` replaces `retrained.keras`;
+4. `retrained.next.json` replaces `retrained.json`.
+
+A crash before step 3 leaves the old pair as it was. A crash between steps 3
+and 4 leaves the new model beside the old info; the new info waits in
+`retrained.next.json`, whose checksum matches the model, so `read` returns
+the new pair (and the next `save` completes step 4 first). After step 4 the
+new pair is in place.
+
+Pure file I/O: the caller passes the function that writes the model
+(`model.save`). Local paths only; the tuner saves remote ones (`gs://...`)
+as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ArtefactError", "checksum", "read", "save"]
+
+#: The member of the info document that ties it to the model file.
+ARTEFACT = "artefact"
+_CHUNK = 1 << 20
+
+#: Test seam: called with each step's name as the save completes it. Tests set
+#: it to kill the process (`os._exit`) at that moment.
+after_step: Callable[[str], None] | None = None
+
+# (path, size, mtime_ns, inode) -> SHA-256: a model file is hashed once per
+# version, not at every read.
+_checksums: dict[tuple[str, int, int, int], str] = {}
+
+
+class ArtefactError(ValueError):
+    """The retrain's files do not belong together or cannot be read."""
+
+
+def _next(path: str) -> str:
+    base, extension = os.path.splitext(path)
+    return f"{base}.next{extension}"
+
+
+def _step(name: str) -> None:
+    if after_step is not None:
+        after_step(name)
+
+
+def _sync_file(path: str) -> None:
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
+def _sync_dir(path: str) -> None:
+    """Makes a rename in the folder of `path` durable (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def checksum(path: str) -> str:
+    """Returns the SHA-256 of the file at `path`, as hex."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _checksums:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(_CHUNK), b""):
+                digest.update(chunk)
+        _checksums[key] = digest.hexdigest()
+    return _checksums[key]
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    """The JSON object at `path`; `None` if there is no such file."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtefactError(
+            f"The retrain's info {path} is unreadable ({error}). It is ignored; "
+            "the next `search` retrains again."
+        ) from None
+    if not isinstance(document, dict):
+        raise ArtefactError(
+            f"The retrain's info {path} is not a JSON object. It is ignored; the "
+            "next `search` retrains again."
+        )
+    return document
+
+
+def _matches(document: dict[str, Any], model_path: str) -> bool:
+    recorded = document.get(ARTEFACT)
+    if not isinstance(recorded, dict) or not os.path.isfile(model_path):
+        return False
+    return bool(
+        recorded.get("bytes") == os.path.getsize(model_path)
+        and recorded.get("sha256") == checksum(model_path)
+    )
+
+
+def _write_json(path: str, document: dict[str, Any]) -> None:
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as file:
+        json.dump(document, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+def _settle(model_path: str, info_path: str) -> None:
+    """Completes a save that stopped between steps 3 and 4, drops the rest."""
+    pending = _next(info_path)
+    try:
+        document = _load(pending)
+    except ArtefactError:
+        document = None
+    if document is not None and _matches(document, model_path):
+        os.replace(pending, info_path)
+        _sync_dir(info_path)
+        _step("settled")
+    for leftover in (_next(model_path), pending, f"{pending}.partial"):
+        _remove(leftover)
+
+
+def save(
+    model_path: str,
+    info_path: str,
+    write_model: Callable[[str], None],
+    document: dict[str, Any],
+) -> None:
+    """Saves the model and its info so that a crash leaves the old or the new pair.
+
+    Args:
+        model_path: the model's file, e.g. `<project>/retrained.keras`.
+        info_path: the info's file, e.g. `<project>/retrained.json`.
+        write_model: writes the model to the path it is given (`model.save`);
+            the path ends with the extension of `model_path`.
+        document: the info, a JSON object; saved with an `"artefact"` member
+            holding the model file's SHA-256 and size.
+    """
+    _settle(model_path, info_path)
+    staged_model, staged_info = _next(model_path), _next(info_path)
+    write_model(staged_model)
+    _sync_file(staged_model)
+    _step("model_written")
+    recorded = {
+        "sha256": checksum(staged_model),
+        "bytes": os.path.getsize(staged_model),
+    }
+    _write_json(staged_info, {**document, ARTEFACT: recorded})
+    _sync_dir(staged_info)
+    _step("info_written")
+    os.replace(staged_model, model_path)
+    _sync_dir(model_path)
+    _step("model_replaced")
+    os.replace(staged_info, info_path)
+    _sync_dir(info_path)
+    _step("info_replaced")
+
+
+def read(model_path: str, info_path: str) -> dict[str, Any] | None:
+    """Returns the info of the saved pair, checked against the model file.
+
+    Args:
+        model_path: the model's file.
+        info_path: the info's file.
+
+    Returns:
+        The info document (with its `"artefact"` member), or `None` when no
+        pair was ever completed. An info written before checksums were
+        recorded (no `"artefact"` member) is returned as it is.
+
+    Raises:
+        ArtefactError: when the files do not belong together (the model is
+            missing or is not the file the info describes) or the info is
+            unreadable; the message says so in plain words.
+    """
+    document = _load(info_path)
+    if document is not None and (
+        ARTEFACT not in document or _matches(document, model_path)
+    ):
+        return document
+    try:
+        pending = _load(_next(info_path))
+    except ArtefactError:
+        pending = None
+    if pending is not None and _matches(pending, model_path):
+        return pending  # a save stopped between its last two steps
+    if document is None:
+        return None  # the first save has not completed
+    if not os.path.isfile(model_path):
+        raise ArtefactError(
+            f"The retrained model {model_path} is missing, though {info_path} "
+            "describes one. The info is ignored; the next `search` retrains "
+            "again."
+        )
+    raise ArtefactError(
+        f"The retrained model {model_path} is not the one that {info_path} "
+        "describes (its checksum differs: the file was replaced or edited, or "
+        "a save was interrupted). Neither is used; the next `search` retrains "
+        "again."
+    )
