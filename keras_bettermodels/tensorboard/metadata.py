@@ -13,6 +13,8 @@ from typing import Any
 
 from tensorboard.compat.proto import summary_pb2
 
+from keras_bettermodels import _validation
+
 __all__ = [
     "GRADIENT_CHECK_PLUGIN",
     "INPUT_TIMING_PLUGIN",
@@ -40,7 +42,14 @@ def create_summary_metadata(
 
     `data_class=DATA_CLASS_TENSOR` is required: without it TensorBoard's data
     provider never lists the summary.
+
+    Raises:
+        ValueError: if `version` is not a positive integer.
     """
+    if type(version) is not int or version < 1:
+        raise ValueError(
+            _validation.invalid_value("version", "a positive integer", version)
+        )
     content = json.dumps({"version": version}).encode()
     return summary_pb2.SummaryMetadata(
         summary_description=description,

@@ -154,6 +154,12 @@ def test_plugin_content_version_must_be_a_positive_integer(content):
         metadata.parse_plugin_content(content)
 
 
+@pytest.mark.parametrize("version", [True, -5, 0, "1", 1.0])
+def test_the_writer_refuses_a_version_that_is_not_a_positive_integer(version):
+    with pytest.raises(ValueError, match="Expected a positive integer"):
+        metadata.create_summary_metadata(GC, version=version)
+
+
 def test_plugin_content_that_is_huge_or_deep_is_refused_in_few_words():
     for content in (b" " * 10**6 + b'{"version": 1}', b"[" * 100_000):
         with pytest.raises(ValueError, match="Unreadable plugin content") as caught:
