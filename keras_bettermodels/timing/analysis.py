@@ -38,6 +38,9 @@ from keras_bettermodels.timing.pipeline import PipelineInfo
 
 __all__ = [
     "DROP_THRESHOLD",
+    "RECOMPILE_MIN_SECONDS",
+    "RECOMPILE_MIN_SHARE",
+    "RECOMPILE_RATIO",
     "EpochTiming",
     "TimingReport",
     "advise",
@@ -60,6 +63,10 @@ DROP_THRESHOLD = 1.25
 RECOMPILE_RATIO = 3.0
 #: Below half a steady epoch, an extra step barely moves the epochs' median.
 RECOMPILE_MIN_SHARE = 0.5
+#: And never below this many seconds: a compilation takes longer (0.5-2 s for
+#: a small model on JAX), while a busy machine stalls a 30 ms epoch by tens of
+#: milliseconds.
+RECOMPILE_MIN_SECONDS = 0.2
 
 # Rows of `TimingReport.__str__` shown in full before eliding the middle.
 _MAX_ROWS = 8
@@ -197,7 +204,10 @@ def recompiled_epochs(
     - its training time is at least `RECOMPILE_RATIO` times theirs, or
     - its first step (from the start of the epoch) or its last step is at
       least `RECOMPILE_RATIO` times theirs, and longer by at least
-      `RECOMPILE_MIN_SHARE` of their epoch time.
+      `RECOMPILE_MIN_SHARE` of their epoch time;
+
+    and in either case it is longer than their epoch by at least
+    `RECOMPILE_MIN_SECONDS` (a stall of a busy machine is not a compilation).
 
     Args:
         epochs: one `EpochTiming` per epoch, in order.
@@ -225,6 +235,8 @@ def recompiled_epochs(
         others = [epochs[other] for other in later if other != index]
         epoch = epochs[index]
         steady = statistics.median(other.time for other in others)
+        if epoch.time - steady < RECOMPILE_MIN_SECONDS:
+            continue
         if steady > 0 and epoch.time >= RECOMPILE_RATIO * steady:
             found.append(index)
             continue

@@ -142,7 +142,9 @@ class TestTfData:
         assert report.cached is True and report.cache == "memory"
         assert report.pipeline.cache_position == "after map"
         assert report.speedup > 2
-        assert report.advice[0].startswith("the cache works")
+        # On JAX the second epoch often compiles again: reported first, apart.
+        working = [line for line in report.advice if "compiled again" not in line]
+        assert working[0].startswith("the cache works")
 
     def test_the_uncached_run_is_told_to_add_cache_after_the_map(
         self, cached_and_uncached
@@ -166,9 +168,12 @@ class TestTfData:
             assert 0 <= epoch.time_to_first_step <= epoch.first_step_time <= epoch.time
             assert epoch.validation_time == 0.0
         assert timer.first_epoch_time == timer.epoch_times[0]
-        assert timer.steady_epoch_time == pytest.approx(
-            float(np.median(timer.epoch_times[1:]))
-        )
+        steady = [
+            epoch.time
+            for epoch in timer.epochs[1:]
+            if epoch.epoch not in timer.recompiled_epochs
+        ]
+        assert timer.steady_epoch_time == pytest.approx(float(np.median(steady)))
         assert timer.samples_per_second == pytest.approx(
             SAMPLES / timer.steady_epoch_time
         )
@@ -176,8 +181,16 @@ class TestTfData:
 
     def test_the_figures_follow_the_definitions(self, cached_and_uncached):
         timer = cached_and_uncached["cached"]
-        first_steps = [epoch.first_step_time for epoch in timer.epochs]
-        last_steps = [epoch.last_step_time for epoch in timer.epochs]
+        kept = [
+            epoch
+            for epoch in timer.epochs
+            if epoch.epoch not in timer.recompiled_epochs
+        ]
+        first_steps = [epoch.first_step_time for epoch in kept]
+        last_steps = [epoch.last_step_time for epoch in kept]
+        assert timer.steady_epoch_time == pytest.approx(
+            float(np.median([epoch.time for epoch in kept[1:]]))
+        )
         expected_compile = max(0.0, first_steps[0] - np.median(first_steps[1:]))
         expected_compile += max(0.0, last_steps[0] - np.median(last_steps[1:]))
         assert timer.compile_time == pytest.approx(expected_compile)
@@ -317,7 +330,8 @@ class TestNumPy:
             SAMPLES / report.steady_epoch_time
         )
         assert report.cached is None and report.pipeline is None
-        assert report.advice == ()  # nothing to cache in arrays held in memory
+        # Nothing to cache in arrays held in memory (a JAX recompile aside).
+        assert [line for line in report.advice if "compiled again" not in line] == []
         # The same instance in a second fit starts afresh.
         _fit((x, y), timer, model=shared_model, epochs=2, batch_size=BATCH)
         assert len(timer.epoch_times) == 2 and len(timer.report().epochs) == 2
@@ -449,7 +463,8 @@ class _SlowBatches(keras.utils.PyDataset):
         return STEPS
 
     def __getitem__(self, index):
-        if self.epoch == self.slow_epoch and self.planted_in is None:
+        planting = self.slow_epoch is not None and self.epoch == self.slow_epoch
+        if planting and self.planted_in is None:
             self.planted_in = self.epoch
             time.sleep(self.planted)
         time.sleep(self.sleep)

@@ -338,6 +338,8 @@ class TestRecompilation:
             # A 3x first step, but only 0.2 of an epoch: it barely moves it.
             ([3.0, 1.2, 1.0, 1.0], [2.0, 0.3, 0.1, 0.1]),
             ([3.0, 1.0], [2.0, 0.1]),  # one steady epoch: nothing to compare
+            # 4x a 30 ms epoch, but 90 ms: a stall, not a compilation.
+            ([3.0, 0.12, 0.03, 0.03], [2.0, 0.1, 0.004, 0.004]),
         ],
     )
     def test_noise_is_not_a_recompile(self, times, first_steps):
