@@ -1,9 +1,9 @@
 """What a `tf.data` pipeline does: cached (memory or file), prefetched, and where.
 
 `inspect_pipeline` walks the dataset's transformations from the output back to
-the sources through `Dataset._inputs()` (read through
-`keras_bettermodels._compat.timing`, like every tf.data internal), the method every dataset implements
-for TensorFlow's own graph rewrites, and classifies each one by its class name
+the sources through `Dataset._inputs()`, the method every dataset implements
+for TensorFlow's own graph rewrites (read, like every tf.data internal, through
+`keras_bettermodels._compat.timing`), and classifies each one by its class name
 (`CacheDataset`, `_MapDataset`, `_ParallelMapDataset`, `_ShuffleDataset`,
 `_PrefetchDataset`, ...). Mapped functions are read from their traced graphs,
 so a `map` that only restructures its input counts as trivial and one that

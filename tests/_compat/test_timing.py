@@ -1,4 +1,4 @@
-"""The tf.data internals behind `_compat.timing` are where TensorFlow 2.21 keeps them."""
+"""The tf.data internals `_compat.timing` reads are where TensorFlow 2.21 has them."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class _SymbolicTensor:
 def test_a_dataset_without_inputs_is_a_source_and_it_is_logged(caplog):
     hidden = _HiddenDataset()
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
-        nodes, output = pipeline._walk(_MapDataset(hidden, None))
+        nodes, _ = pipeline._walk(_MapDataset(hidden, None))
     assert [node.kind for node in nodes.values()] == ["map", "hidden"]
     assert nodes[id(hidden)].inputs == []
     assert "hidden lists no inputs: taken as a source" in caplog.text
