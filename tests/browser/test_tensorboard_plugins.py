@@ -216,7 +216,8 @@ CARDS_JS = """cards => cards.map(card => ({
     recompiled: bar.dataset.recompiled === "true",
   })),
   scale: card.querySelector("svg.chart")?.dataset.scale ?? null,
-  recompiledText: card.querySelector("[data-field=recompiled_epochs]")?.textContent ?? null,
+  recompiledText:
+    card.querySelector("[data-field=recompiled_epochs]")?.textContent ?? null,
   compile: card.querySelector("rect.compile")?.dataset.seconds ?? null,
   speedup: card.querySelector("[data-field=speedup]")?.textContent ?? null,
   cached: card.querySelector("[data-field=cached]")?.textContent ?? null,
