@@ -192,6 +192,15 @@ def compile_time(
     return excess
 
 
+def _first_step(epoch: EpochTiming) -> float:
+    """The first step itself: without the iterator's creation before it."""
+    return max(0.0, epoch.first_step_time - epoch.time_to_first_step)
+
+
+def _last_step(epoch: EpochTiming) -> float:
+    return epoch.last_step_time
+
+
 def recompiled_epochs(
     epochs: Sequence[EpochTiming], warmup_epochs: int = 1
 ) -> tuple[int, ...]:
@@ -202,8 +211,9 @@ def recompiled_epochs(
     among two epochs is still seen). It compiled again when:
 
     - its training time is at least `RECOMPILE_RATIO` times theirs, or
-    - its first step (from the start of the epoch) or its last step is at
-      least `RECOMPILE_RATIO` times theirs, and longer by at least
+    - its first step (the step itself, from its start to the next step's:
+      the iterator's creation before it is input, not compilation) or its
+      last step is at least `RECOMPILE_RATIO` times theirs, and longer by at least
       `RECOMPILE_MIN_SHARE` of their epoch time;
 
     and in either case it is longer than their epoch by at least
@@ -240,9 +250,9 @@ def recompiled_epochs(
         if steady > 0 and epoch.time >= RECOMPILE_RATIO * steady:
             found.append(index)
             continue
-        for name in ("first_step_time", "last_step_time"):
-            value = getattr(epoch, name)
-            usual = statistics.median(getattr(other, name) for other in others)
+        for step in (_first_step, _last_step):
+            value = step(epoch)
+            usual = statistics.median(step(other) for other in others)
             if (
                 value >= RECOMPILE_RATIO * usual
                 and value - usual >= RECOMPILE_MIN_SHARE * steady

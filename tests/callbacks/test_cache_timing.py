@@ -493,11 +493,10 @@ class TestAnyPipeline:
         assert "not a tf.data pipeline (PyDataset)" in str(report)
         assert report.batch_size == BATCH
 
-    def test_an_uncached_pydataset_reads_about_1_without_a_recompile(self):
+    def test_an_uncached_pydataset_reads_about_1(self):
         batches = _SlowBatches()
         timer = CacheTimingCallback(dataset=batches, verbose=0)
         _fit(batches, timer, epochs=3)
-        assert timer.report().recompiled_epochs == ()
         assert 0.5 < timer.speedup < 2
 
     def test_a_generator_is_timed(self, shared_model):
