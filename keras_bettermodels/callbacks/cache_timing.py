@@ -113,6 +113,8 @@ class CacheTimingCallback(keras.callbacks.Callback):
         compile_time: the first epoch's compile seconds, or `None` with fewer
             than two epochs.
         speedup: the first epoch (less compilation) over a steady one.
+        recompiled_epochs: the epochs (0-based) after the warm-up that
+            compiled again, left out of the steady figures.
         samples_per_second: steady-state samples per second, or `None`.
         steps_per_second: steady-state steps per second, or `None`.
         epochs: one `EpochTiming` per epoch.
