@@ -334,17 +334,14 @@ def advise(
         names = ", ".join(str(epoch + 1) for epoch in recompiled)
         extra = f" (+{recompile_time:.3f} s)" if recompile_time is not None else ""
         cause = (
-            "JAX compiles again for a new batch shape (a smaller last batch) and "
-            "for the first validation"
+            "JAX often compiles once more after the first epoch"
             if backend == "jax"
-            else "a new input shape (a smaller last batch) or the first "
-            "validation traces or compiles again"
+            else "a new input shape traced or compiled again"
         )
         advice.append(
             f"epoch(s) {names} compiled again{extra}: reported apart, not counted "
-            f"as steady epochs; {cause}: give every batch the same shape "
-            "(`drop_remainder=True`, or a batch size that divides the data) to "
-            "avoid it"
+            f"as steady epochs ({cause}); if it recurs, look for input shapes "
+            "that change, such as a smaller last batch (`drop_remainder=True`)"
         )
     if epochs <= warmup_epochs:
         advice.append(

@@ -152,7 +152,9 @@ class TestTfData:
         report = cached_and_uncached["uncached"].report()
         assert report.cached is False
         assert report.speedup < 2  # near 1, however long compilation took
-        assert report.advice == (
+        # On JAX the second epoch often compiles again: reported first, apart.
+        advice = tuple(line for line in report.advice if "compiled again" not in line)
+        assert advice == (
             "epoch time does not drop after the first epoch and the pipeline is "
             "not cached: add `.cache()` after the expensive `map`",
         )

@@ -378,7 +378,7 @@ class TestRecompilation:
         assert "recompiled 1.160 s in epoch(s) 2" in text
         assert text.splitlines()[4].endswith("recompiled")  # the table's 2nd epoch
         assert "not a tf.data pipeline (PyDataset)" in text.splitlines()[0]
-        assert "JAX compiles again" in report.advice[0]
+        assert "JAX often compiles once more" in report.advice[0]
 
     def test_an_old_report_without_the_fields_still_loads(self):
         document = summarize(_epochs([2.0, 1.0, 1.0], [1.0, 0.1, 0.1])).to_dict()
