@@ -178,3 +178,24 @@ def test_a_copied_cache_timer_fits_alone_and_shares_its_dataset():
     again = copy.deepcopy(clone)  # after a fit too, the model shared
     assert again.epochs == clone.epochs and again.epochs is not clone.epochs
     assert again.model is clone.model
+
+
+def test_a_keras_tuner_search_copies_a_cache_timer_on_tf_data(tmp_path):
+    """Issue 15: `FatalValueError` ("cannot pickle 'Graph' object") at trial 1."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    dataset = _tf_dataset().batch(4)
+    timer = callbacks_module.CacheTimingCallback(dataset=dataset, verbose=0)
+
+    def build(hp):
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(hp.Choice("units", [2]))]
+        )
+        model.compile("sgd", "mse")
+        return model
+
+    tuner = keras_tuner.RandomSearch(
+        build, objective="loss", max_trials=1, directory=tmp_path, project_name="p"
+    )
+    tuner.search(dataset, epochs=2, callbacks=[timer], verbose=0)
+    assert len(tuner.oracle.trials) == 1
+    assert timer.epochs == []  # the trial timed its own copy
