@@ -31,7 +31,11 @@ from sklearn.datasets import load_digits
 try:
     import tensorflow as tf
 except ImportError:
-    print("This example needs TensorFlow for tf.data: pip install tensorflow-cpu")
+    print(
+        "This example needs TensorFlow for tf.data: "
+        "pip install 'keras-bettermodels[tensorflow]' (docs/caching.md times a "
+        "keras.utils.PyDataset without TensorFlow)"
+    )
     sys.exit(0)
 
 from keras_bettermodels.callbacks.cache_timing import CacheTimingCallback

@@ -23,12 +23,28 @@ def invalid_value(name: str, expected: str, value: Any, fix: str | None = None) 
     return f"{message}. {fix}" if fix else message
 
 
-def invalid_type(name: str, expected: str, value: Any) -> str:
-    """Returns the message for an argument of the wrong type."""
-    return (
+def short_repr(value: Any) -> str:
+    """`repr(value)`, but an array reads `ndarray(shape=(1797, 64), dtype=float32)`."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None or dtype is None or isinstance(value, numbers.Number | str):
+        return repr(value)
+    try:
+        dims = tuple(shape)
+    except TypeError:  # a shape that does not iterate: show it as it is
+        dims = shape
+    return f"{type(value).__name__}(shape={dims}, dtype={dtype})"
+
+
+def invalid_type(name: str, expected: str, value: Any, fix: str | None = None) -> str:
+    """Returns the message for an argument of the wrong type.
+
+    Arrays are shown by shape and dtype (`short_repr`), never printed whole.
+    """
+    message = (
         f"Invalid type for argument `{name}`. Expected {expected}. "
-        f"Received: {name}={value!r} of type {type(value).__name__}"
+        f"Received: {name}={short_repr(value)} of type {type(value).__name__}"
     )
+    return f"{message}. {fix}" if fix else message
 
 
 def _is_real(value: Any) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
+import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -18,13 +21,30 @@ __all__ = ["CacheTimingCallback"]
 
 _DATASET_TYPES = (
     "a `tf.data.Dataset`, a `torch.utils.data.DataLoader`, a "
-    "`keras.utils.PyDataset` or None"
+    "`keras.utils.PyDataset`, a generator or None"
+)
+_ARRAY_FIX = (
+    "Arrays need no `dataset`: pass `batch_size=` (the same as to `fit`) "
+    "for samples per second"
 )
 
 
 def _is_torch_loader(value: Any) -> bool:
     torch_data = sys.modules.get("torch.utils.data")
     return torch_data is not None and isinstance(value, torch_data.DataLoader)
+
+
+def _input_kind(value: Any) -> str | None:
+    """What `dataset` is, in the report's words, or `None` if `fit` cannot take it."""
+    if pipeline.is_tf_dataset(value):
+        return "tf.data"
+    if _is_torch_loader(value):
+        return "DataLoader"
+    if isinstance(value, keras.utils.PyDataset):
+        return "PyDataset"
+    if isinstance(value, types.GeneratorType | Iterator):
+        return "generator"
+    return None
 
 
 class CacheTimingCallback(keras.callbacks.Callback):
@@ -50,9 +70,19 @@ class CacheTimingCallback(keras.callbacks.Callback):
     relative to `map` and `shuffle`) and turns that and the timings into advice
     such as "add `.cache()` after the expensive `map`".
 
-    It works with NumPy inputs and `tf.data` on every backend (Keras 3 feeds
-    `tf.data` to JAX and PyTorch models too), and with PyTorch `DataLoader`s
-    (timing only). Its per-step hook
+    An epoch after the warm-up that compiled again (its time, or its first or
+    last step, far out from the other steady epochs, as on JAX when the last
+    smaller batch or the first validation compiles again) is reported apart
+    in `report().recompiled_epochs` and left out of the steady figures.
+
+    It times any input `fit` accepts, on every backend: NumPy arrays,
+    `tf.data` (Keras 3 feeds it to JAX and PyTorch models too), a
+    `keras.utils.PyDataset`, a generator, a PyTorch `DataLoader`. The
+    pipeline's inspection and the `.cache()` advice need a `tf.data.Dataset`;
+    for any other `dataset` the report says "not a tf.data pipeline" and
+    times only. TensorFlow is never imported unless a `tf.data.Dataset` is
+    given. Inside a keras-tuner search the callback is deep-copied per trial;
+    the copy shares `dataset` with the original. Its per-step hook
     reads the clock and stores the step index, nothing more: it never reads
     model state, and defines no batch-end hook, so Keras' asynchronous
     batch-end dispatch stays on.
@@ -60,8 +90,9 @@ class CacheTimingCallback(keras.callbacks.Callback):
     Args:
         dataset: the `tf.data.Dataset` passed to `fit`, to inspect its cache
             and read its batch size; a PyTorch `DataLoader` or a Keras
-            `PyDataset` gives the batch size only (if it has one). Defaults to
-            `None`.
+            `PyDataset` gives the batch size only (if it has one), a generator
+            nothing but its kind. Not for arrays: pass `batch_size=`.
+            Defaults to `None`.
         batch_size: samples per batch, for samples per second (a callback
             cannot see it; pass the same value as to `fit`). Overrides the
             dataset's. With neither, only steps per second are reported.
@@ -82,6 +113,8 @@ class CacheTimingCallback(keras.callbacks.Callback):
         compile_time: the first epoch's compile seconds, or `None` with fewer
             than two epochs.
         speedup: the first epoch (less compilation) over a steady one.
+        recompiled_epochs: the epochs (0-based) after the warm-up that
+            compiled again, left out of the steady figures.
         samples_per_second: steady-state samples per second, or `None`.
         steps_per_second: steady-state steps per second, or `None`.
         epochs: one `EpochTiming` per epoch.
@@ -126,13 +159,15 @@ class CacheTimingCallback(keras.callbacks.Callback):
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
-        if dataset is not None and not (
-            pipeline.is_tf_dataset(dataset)
-            or _is_torch_loader(dataset)
-            or isinstance(dataset, keras.utils.PyDataset)
-        ):
+        if dataset is not None and _input_kind(dataset) is None:
+            is_array = hasattr(dataset, "shape") and hasattr(dataset, "dtype")
             raise TypeError(
-                _validation.invalid_type("dataset", _DATASET_TYPES, dataset)
+                _validation.invalid_type(
+                    "dataset",
+                    _DATASET_TYPES,
+                    dataset,
+                    fix=_ARRAY_FIX if is_array else None,
+                )
             )
         self.dataset = dataset
         self.batch_size = (
@@ -154,6 +189,20 @@ class CacheTimingCallback(keras.callbacks.Callback):
         self._clock = EpochClock()
         self._cache_reused = False
         self._resolved_batch_size: int | None = self.batch_size
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CacheTimingCallback:
+        """Copies the callback; the copy shares `dataset` and the model.
+
+        keras-tuner deep-copies callbacks per trial, and a `tf.data` graph or a
+        generator cannot be copied.
+        """
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for shared in (self.dataset, getattr(self, "_model", None)):
+            memo[id(shared)] = shared
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
 
     # Keras hooks ------------------------------------------------------------
 
@@ -241,6 +290,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
             cache_reused=self._cache_reused,
             cache_partial=self._cache_partial(),
             backend=keras.backend.backend(),
+            input_kind=None if self.dataset is None else _input_kind(self.dataset),
         )
 
     @property
@@ -255,23 +305,24 @@ class CacheTimingCallback(keras.callbacks.Callback):
 
     @property
     def steady_epoch_time(self) -> float | None:
-        """The median training seconds of the epochs after `warmup_epochs`."""
-        return analysis.steady_epoch_time(self.epoch_times, self.warmup_epochs)
+        """The median training seconds of the epochs after `warmup_epochs`,
+        recompiled epochs left out."""
+        return self.report().steady_epoch_time if self.epochs else None
 
     @property
     def compile_time(self) -> float | None:
         """The first step's excess in the first epoch: tracing / compilation."""
-        return analysis.compile_time(
-            [epoch.first_step_time for epoch in self.epochs],
-            [epoch.last_step_time for epoch in self.epochs],
-        )
+        return self.report().compile_time if self.epochs else None
 
     @property
     def speedup(self) -> float | None:
         """`(first_epoch_time - compile_time) / steady_epoch_time`."""
-        return analysis.speedup(
-            self.first_epoch_time, self.steady_epoch_time, self.compile_time
-        )
+        return self.report().speedup if self.epochs else None
+
+    @property
+    def recompiled_epochs(self) -> tuple[int, ...]:
+        """The epochs (0-based) after the warm-up that compiled again."""
+        return self.report().recompiled_epochs if self.epochs else ()
 
     @property
     def steps_per_second(self) -> float | None:

@@ -19,6 +19,12 @@ The figures:
   uncached pipeline reports about 1, however long tracing took; a cached one
   reports how much faster an epoch that reads the cache is than the epoch that
   filled it.
+- `recompiled_epochs`: epochs after the warm-up that compiled again (see
+  `recompiled_epochs`): JAX compiles again for a new shape (the last, smaller
+  batch) and for the first validation, and that can land in the second epoch.
+  They are reported apart and left out of the steady epoch, the compile time's
+  baseline and the speedup, so that one slow recompiling epoch does not pass
+  for a steady one.
 """
 
 from __future__ import annotations
@@ -32,10 +38,14 @@ from keras_bettermodels.timing.pipeline import PipelineInfo
 
 __all__ = [
     "DROP_THRESHOLD",
+    "RECOMPILE_MIN_SECONDS",
+    "RECOMPILE_MIN_SHARE",
+    "RECOMPILE_RATIO",
     "EpochTiming",
     "TimingReport",
     "advise",
     "compile_time",
+    "recompiled_epochs",
     "speedup",
     "steady_epoch_time",
     "summarize",
@@ -44,6 +54,19 @@ __all__ = [
 #: A speedup below this counts as "epoch time does not drop after the first
 #: epoch". Epoch times of a small model on a busy CPU vary by 10-20 %.
 DROP_THRESHOLD = 1.25
+
+#: An epoch after the warm-up compiled again when its whole time is this many
+#: times the other steady epochs' median, or when its first or last step is
+#: this many times theirs and the excess is at least `RECOMPILE_MIN_SHARE` of a
+#: steady epoch. Noise on a busy CPU stays well under 3x; a recompilation on JAX
+#: is 10-40x a 30-50 ms epoch.
+RECOMPILE_RATIO = 3.0
+#: Below half a steady epoch, an extra step barely moves the epochs' median.
+RECOMPILE_MIN_SHARE = 0.5
+#: And never below this many seconds: a compilation takes longer (0.5-2 s for
+#: a small model on JAX), while a busy machine stalls a 30 ms epoch by tens of
+#: milliseconds.
+RECOMPILE_MIN_SECONDS = 0.2
 
 # Rows of `TimingReport.__str__` shown in full before eliding the middle.
 _MAX_ROWS = 8
@@ -169,6 +192,82 @@ def compile_time(
     return excess
 
 
+def _first_step(epoch: EpochTiming) -> float:
+    """From the start of the epoch to the end of its first step.
+
+    The time before the step counts: on JAX the second epoch's compilation
+    shows there (measured: 9.2 s before the first step, the step itself
+    56 ms), as does a stall opening the iterator, which cannot be told apart.
+    """
+    return epoch.first_step_time
+
+
+def _last_step(epoch: EpochTiming) -> float:
+    return epoch.last_step_time
+
+
+def recompiled_epochs(
+    epochs: Sequence[EpochTiming], warmup_epochs: int = 1
+) -> tuple[int, ...]:
+    """Returns the epochs after the warm-up that compiled again.
+
+    Each epoch after the first `warmup_epochs` is compared with the median of
+    the *other* epochs after the warm-up (leave one out, so that one outlier
+    among two epochs is still seen). It compiled again when:
+
+    - its training time is at least `RECOMPILE_RATIO` times theirs, or
+    - its first step (from the start of the epoch: on JAX the compilation
+      shows before the step begins) or its last step is at least
+      `RECOMPILE_RATIO` times theirs, and longer by at least
+      `RECOMPILE_MIN_SHARE` of their epoch time;
+
+    and in either case it is longer than their epoch by at least
+    `RECOMPILE_MIN_SECONDS` (a stall of a busy machine is not a compilation).
+
+    Args:
+        epochs: one `EpochTiming` per epoch, in order.
+        warmup_epochs: epochs before the steady state. Defaults to `1`.
+
+    Returns:
+        The positions (0-based, in `epochs`) of the recompiled epochs; empty
+        with fewer than two epochs after the warm-up.
+
+    Example:
+
+    ```python
+    epochs = [EpochTiming(0, 2.0, 0.0, 10, 0.0, 1.5),
+              EpochTiming(1, 1.2, 0.0, 10, 0.0, 1.1),  # compiled again
+              EpochTiming(2, 0.1, 0.0, 10, 0.0, 0.01),
+              EpochTiming(3, 0.1, 0.0, 10, 0.0, 0.01)]
+    recompiled_epochs(epochs)  # (1,)
+    ```
+    """
+    later = list(range(warmup_epochs, len(epochs)))
+    if len(later) < 2:
+        return ()
+    found = []
+    for index in later:
+        others = [epochs[other] for other in later if other != index]
+        epoch = epochs[index]
+        steady = statistics.median(other.time for other in others)
+        if epoch.time - steady < RECOMPILE_MIN_SECONDS:
+            continue
+        if steady > 0 and epoch.time >= RECOMPILE_RATIO * steady:
+            found.append(index)
+            continue
+        for step in (_first_step, _last_step):
+            value = step(epoch)
+            usual = statistics.median(step(other) for other in others)
+            if (
+                value >= RECOMPILE_RATIO * usual
+                and value - usual >= RECOMPILE_MIN_SHARE * steady
+                and value > usual
+            ):
+                found.append(index)
+                break
+    return tuple(found)
+
+
 def speedup(
     first_epoch_time: float | None,
     steady_epoch_time: float | None,
@@ -202,6 +301,9 @@ def advise(
     cache_reused: bool = False,
     cache_partial: bool = False,
     steps_read: int | None = None,
+    recompiled: Sequence[int] = (),
+    recompile_time: float | None = None,
+    backend: str | None = None,
 ) -> tuple[str, ...]:
     """Turns the pipeline's shape and the timings into advice.
 
@@ -217,11 +319,30 @@ def advise(
             Defaults to `False`.
         steps_read: batches read in all, for the partial-cache message.
             Defaults to `None`.
+        recompiled: the Keras epoch numbers (0-based) that compiled again
+            after the warm-up (see `recompiled_epochs`). Defaults to `()`.
+        recompile_time: their seconds over a steady epoch, or `None`.
+            Defaults to `None`.
+        backend: the Keras backend's name, to word the recompile advice.
+            Defaults to `None`.
 
     Returns:
         Sentences, most important first; empty when there is nothing to say.
     """
     advice: list[str] = []
+    if recompiled:
+        names = ", ".join(str(epoch + 1) for epoch in recompiled)
+        extra = f" (+{recompile_time:.3f} s)" if recompile_time is not None else ""
+        cause = (
+            "JAX often compiles once more after the first epoch"
+            if backend == "jax"
+            else "a new input shape traced or compiled again"
+        )
+        advice.append(
+            f"epoch(s) {names} compiled again{extra}: reported apart, not counted "
+            f"as steady epochs ({cause}); if it recurs, look for input shapes "
+            "that change, such as a smaller last batch (`drop_remainder=True`)"
+        )
     if epochs <= warmup_epochs:
         advice.append(
             f"only {epochs} epoch(s) timed: train more than warmup_epochs="
@@ -336,6 +457,12 @@ class TimingReport:
         pipeline: the whole `PipelineInfo`, or `None`.
         advice: sentences, most important first.
         backend: the Keras backend, or `None`.
+        recompiled_epochs: the Keras epoch numbers (0-based) after the
+            warm-up that compiled again; left out of the steady figures.
+        recompile_time: those epochs' seconds over a steady epoch, summed, or
+            `None` when none compiled again.
+        input_kind: what `dataset` was: `"tf.data"`, `"PyDataset"`,
+            `"DataLoader"`, `"generator"`, ...; `None` when none was given.
     """
 
     epochs: tuple[EpochTiming, ...]
@@ -356,6 +483,9 @@ class TimingReport:
     pipeline: PipelineInfo | None
     advice: tuple[str, ...]
     backend: str | None = None
+    recompiled_epochs: tuple[int, ...] = ()
+    recompile_time: float | None = None
+    input_kind: str | None = None
 
     @property
     def epoch_times(self) -> list[float]:
@@ -367,8 +497,9 @@ class TimingReport:
         data = {
             field.name: getattr(self, field.name)
             for field in dataclasses.fields(self)
-            if field.name not in ("epochs", "pipeline", "advice")
+            if field.name not in ("epochs", "pipeline", "advice", "recompiled_epochs")
         }
+        data["recompiled_epochs"] = list(self.recompiled_epochs)
         data["epochs"] = [epoch.to_dict() for epoch in self.epochs]
         data["pipeline"] = None if self.pipeline is None else self.pipeline.to_dict()
         data["advice"] = list(self.advice)
@@ -387,10 +518,13 @@ class TimingReport:
             None if pipeline is None else PipelineInfo.from_dict(pipeline)
         )
         values["advice"] = tuple(data.get("advice", ()))
+        values["recompiled_epochs"] = tuple(data.get("recompiled_epochs") or ())
         return cls(**values)
 
     def _cache_words(self) -> str:
         if self.cached is None:
+            if self.input_kind is not None and self.input_kind != "tf.data":
+                return f"not a tf.data pipeline ({self.input_kind}): timing only"
             return "pipeline not inspected"
         if not self.cached:
             text = "not cached"
@@ -419,12 +553,13 @@ class TimingReport:
             if epoch is None:
                 lines.append(f"{'...':>5}")
                 continue
+            mark = "  recompiled" if epoch.epoch in self.recompiled_epochs else ""
             lines.append(
                 f"{epoch.epoch + 1:>5} {epoch.time:>9.3f} "
                 f"{epoch.validation_time:>8.3f} "
                 f"{epoch.steps:>6} {_fmt(epoch.steps_per_second, '9.1f')} "
                 f"{_fmt(epoch.samples_per_second, '10.0f')} "
-                f"{epoch.first_step_time:>10.3f}"
+                f"{epoch.first_step_time:>10.3f}{mark}"
             )
         lines.append(
             f"first epoch {_fmt(self.first_epoch_time, '.3f', ' s')}, steady epoch "
@@ -432,6 +567,12 @@ class TimingReport:
             f"{_fmt(self.compile_time, '.3f', ' s')}, speedup "
             f"{_fmt(self.speedup, '.2f', 'x')}, samples/s "
             f"{_fmt(self.samples_per_second, '.0f')}"
+            + (
+                f", recompiled {_fmt(self.recompile_time, '.3f', ' s')} in epoch(s) "
+                + ", ".join(str(epoch + 1) for epoch in self.recompiled_epochs)
+                if self.recompiled_epochs
+                else ""
+            )
         )
         lines += [f"- {line}" for line in self.advice]
         return "\n".join(lines)
@@ -453,6 +594,7 @@ def summarize(
     cache_reused: bool = False,
     cache_partial: bool = False,
     backend: str | None = None,
+    input_kind: str | None = None,
 ) -> TimingReport:
     """Computes the figures and the advice of one `fit` from its epochs.
 
@@ -467,9 +609,13 @@ def summarize(
         cache_partial: whether training ended before the cache was complete.
             Defaults to `False`.
         backend: the Keras backend's name, for the record. Defaults to `None`.
+        input_kind: what the callback's `dataset` was (`"tf.data"`,
+            `"PyDataset"`, ...), or `None`. Defaults to `None`.
 
     Returns:
-        A `TimingReport`.
+        A `TimingReport`. Epochs after the warm-up that compiled again
+        (`recompiled_epochs`) are left out of the steady epoch, of the
+        baseline of the compile time and of the rates.
 
     Example:
 
@@ -481,15 +627,23 @@ def summarize(
     ```
     """
     epochs = tuple(epochs)
-    times = [epoch.time for epoch in epochs]
+    outliers = recompiled_epochs(epochs, warmup_epochs)
+    kept = [epoch for index, epoch in enumerate(epochs) if index not in outliers]
+    times = [epoch.time for epoch in kept]
     first = times[0] if times else None
     steady = steady_epoch_time(times, warmup_epochs)
     compiled = compile_time(
-        [epoch.first_step_time for epoch in epochs],
-        [epoch.last_step_time for epoch in epochs],
+        [epoch.first_step_time for epoch in kept],
+        [epoch.last_step_time for epoch in kept],
     )
     ratio = speedup(first, steady, compiled)
-    later = epochs[warmup_epochs:]
+    recompiled = tuple(epochs[index].epoch for index in outliers)
+    recompile_time = (
+        sum(max(0.0, epochs[index].time - (steady or 0.0)) for index in outliers)
+        if outliers
+        else None
+    )
+    later = kept[warmup_epochs:]
     steady_steps = statistics.median(epoch.steps for epoch in later) if later else None
     steps_per_second = (
         steady_steps / steady if steady and steady_steps is not None else None
@@ -508,6 +662,9 @@ def summarize(
         cache_reused=cache_reused,
         cache_partial=cache_partial,
         steps_read=steps_read,
+        recompiled=recompiled,
+        recompile_time=recompile_time,
+        backend=backend,
     )
     return TimingReport(
         epochs=epochs,
@@ -528,4 +685,7 @@ def summarize(
         pipeline=pipeline,
         advice=advice,
         backend=backend,
+        recompiled_epochs=recompiled,
+        recompile_time=recompile_time,
+        input_kind=input_kind,
     )

@@ -2,7 +2,8 @@
 
 `inspect_pipeline` walks the dataset's transformations from the output back to
 the sources through `Dataset._inputs()`, the method every dataset implements
-for TensorFlow's own graph rewrites, and classifies each one by its class name
+for TensorFlow's own graph rewrites (read, like every tf.data internal, through
+`keras_bettermodels._compat.timing`), and classifies each one by its class name
 (`CacheDataset`, `_MapDataset`, `_ParallelMapDataset`, `_ShuffleDataset`,
 `_PrefetchDataset`, ...). Mapped functions are read from their traced graphs,
 so a `map` that only restructures its input counts as trivial and one that
@@ -22,10 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from keras_bettermodels._compat import timing as _compat
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "PipelineInfo",
@@ -60,10 +66,8 @@ def is_tf_dataset(value: Any) -> bool:
     TensorFlow is only consulted if it is already imported: nobody holds a
     dataset otherwise.
     """
-    import sys
-
-    tf_data = sys.modules.get("tensorflow.python.data.ops.dataset_ops")
-    return tf_data is not None and isinstance(value, tf_data.DatasetV2)
+    dataset_type = _compat.dataset_type()
+    return dataset_type is not None and isinstance(value, dataset_type)
 
 
 def _kind(dataset: Any) -> str:
@@ -74,13 +78,17 @@ def _kind(dataset: Any) -> str:
 
 
 def _function_ops(dataset: Any) -> set[str] | None:
-    """The op types of a mapped function, its nested functions included."""
-    wrapper = getattr(dataset, "_map_func", None)
-    if wrapper is None:
-        return None
+    """The op types of a mapped function, its nested functions included.
+
+    `None` when there is no function, or when it cannot be read (it then
+    counts as one that does work; logged at debug level).
+    """
     try:
-        graph_def = wrapper.function.graph.as_graph_def()
-    except Exception:  # an unreadable function counts as a real one
+        graph_def = _compat.map_function_graph_def(dataset)
+    except AttributeError as error:
+        _LOG.debug("could not read the function of %s: %s", _kind(dataset), error)
+        return None
+    if graph_def is None:
         return None
     ops = {node.op for node in graph_def.node}
     for function in graph_def.library.function:
@@ -89,9 +97,13 @@ def _function_ops(dataset: Any) -> set[str] | None:
 
 
 def _scalar(value: Any) -> Any:
-    try:
-        value = value.numpy() if hasattr(value, "numpy") else value
-    except Exception:  # a symbolic tensor, e.g. inside a tf.function
+    """A tensor's Python value; `None` for a symbolic one (logged at debug)."""
+    if hasattr(value, "numpy"):  # an eager tensor
+        value = value.numpy()
+    elif hasattr(value, "dtype") and not hasattr(value, "item"):
+        # A symbolic tensor (a pipeline built inside a `tf.function`) has no
+        # value to read.
+        _LOG.debug("no value to read in %s: left unknown", type(value).__name__)
         return None
     return value.item() if hasattr(value, "item") else value
 
@@ -113,8 +125,9 @@ def _walk(dataset: Any) -> tuple[dict[int, _Node], int]:
         if id(current) in nodes:
             continue
         try:
-            inputs = list(current._inputs())
-        except Exception:  # a dataset that hides its inputs is a source
+            inputs = _compat.dataset_inputs(current)
+        except NotImplementedError:  # a class that does not list its inputs
+            _LOG.debug("%s lists no inputs: taken as a source", _kind(current))
             inputs = []
         nodes[id(current)] = _Node(_kind(current), current, [id(i) for i in inputs])
         stack.extend(inputs)
@@ -245,7 +258,7 @@ def _static_batch_size(dataset: Any, chain: list[_Node]) -> int | None:
         shape = getattr(spec, "shape", None)
         if shape is not None and shape.rank and shape[0] is not None:
             return int(shape[0])
-    value = _scalar(getattr(batch.dataset, "_batch_size", None))
+    value = _scalar(_compat.batch_size_argument(batch.dataset))
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
@@ -314,7 +327,7 @@ def inspect_pipeline(dataset: Any) -> PipelineInfo:
     cache_path = None
     cache = None
     if cache_key is not None:
-        filename = _scalar(getattr(nodes[cache_key].dataset, "_filename", b""))
+        filename = _scalar(_compat.cache_filename_argument(nodes[cache_key].dataset))
         filename = filename.decode() if isinstance(filename, bytes) else filename
         cache = "file" if filename else "memory"
         cache_path = filename or None
@@ -324,7 +337,10 @@ def inspect_pipeline(dataset: Any) -> PipelineInfo:
 
     def endless_repeat(key: int) -> bool:
         node = nodes[key]
-        return node.kind == "repeat" and _scalar(node.dataset._count) == -1
+        return (
+            node.kind == "repeat"
+            and _scalar(_compat.repeat_count_argument(node.dataset)) == -1
+        )
 
     cardinality = int(dataset.cardinality())
     return PipelineInfo(

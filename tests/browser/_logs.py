@@ -13,8 +13,9 @@ Real fits:
 Written with `summary.write_json`, for what a fit cannot produce on demand: a
 check that crossed a kink (`kinked`), a run and a variable named with HTML
 (TensorFlow refuses such layer names), a report from a newer content version,
-reports with fields missing or of the wrong type (`sparse`), and the loss
-scale under the tag `MixedPrecisionGuard` writes.
+reports with fields missing or of the wrong type (`sparse`), a JAX-like run
+whose second epoch compiled again beside 40 ms steady epochs (`recompiled`),
+and the loss scale under the tag `MixedPrecisionGuard` writes.
 """
 
 from __future__ import annotations
@@ -46,6 +47,20 @@ HOSTILE = _reports.gradient_check_report({f"{XSS}/kernel": 3e-9})
 SPARSE = "sparse"
 SPARSE_GRADIENT_CHECK = {"verdict": "great", "variables": "not a list", "kinks": 3}
 SPARSE_TIMING = {"cached": None, "epochs": [None, {"time": "NaN"}], "advice": "one"}
+RECOMPILED = "recompiled"
+
+
+def _recompiled_report() -> dict[str, Any]:
+    """3 s first epoch, 1.2 s recompiling second, 40 ms steady ones (issue 15)."""
+    from keras_bettermodels.timing.analysis import EpochTiming, summarize
+
+    times = [3.0, 1.2, 0.04, 0.042, 0.038]
+    first_steps = [2.5, 1.1, 0.004, 0.004, 0.004]
+    epochs = [
+        EpochTiming(index, time, 0.0, 10, 0.001, first, 320)
+        for index, (time, first) in enumerate(zip(times, first_steps, strict=True))
+    ]
+    return summarize(epochs, batch_size=32, backend="jax").to_dict()
 
 
 @functools.cache
@@ -159,6 +174,7 @@ def write_logs(root: Path) -> dict[str, Any]:
         _reports.timing_report([1.0, 0.5], cached=True),
         version=metadata.PROTOCOL_VERSION + 1,
     )
+    _reports.write_timing(root / RECOMPILED, 4, _recompiled_report())
     for step, scale in enumerate([32768.0, 16384.0, 16384.0]):
         summary.write_scalars(
             root / "mixed_precision", step, {"mixed_precision/loss_scale": scale}

@@ -213,7 +213,11 @@ CARDS_JS = """cards => cards.map(card => ({
     seconds: Number(bar.dataset.seconds),
     height: Number(bar.getAttribute("height")),
     fill: bar.classList.contains("fill"),
+    recompiled: bar.dataset.recompiled === "true",
   })),
+  scale: card.querySelector("svg.chart")?.dataset.scale ?? null,
+  recompiledText:
+    card.querySelector("[data-field=recompiled_epochs]")?.textContent ?? null,
   compile: card.querySelector("rect.compile")?.dataset.seconds ?? null,
   speedup: card.querySelector("[data-field=speedup]")?.textContent ?? null,
   cached: card.querySelector("[data-field=cached]")?.textContent ?? null,
@@ -308,12 +312,15 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
     frame = light.open_tab(TIMING)
     cards, timing = _cards(frame), site["timing"]
     assert set(cards) == set(timing)
-    scale = []
     for run in ("cached", "uncached"):
         report, card = timing[run], cards[run]
         times = [epoch["time"] for epoch in report["epochs"]]
         assert [bar["seconds"] for bar in card["bars"]] == pytest.approx(times)
-        scale += [bar["height"] / bar["seconds"] for bar in card["bars"]]
+        # Each run on its own scale: a longer epoch never has a shorter bar.
+        heights = [bar["height"] for bar in card["bars"]]
+        by_time = sorted(range(len(times)), key=times.__getitem__)
+        assert [heights[index] for index in by_time] == sorted(heights)
+        assert min(heights) > 0
         assert _close(card["speedup"], report["speedup"])
         if report["compile_time"] is None:
             assert card["compile"] is None
@@ -322,8 +329,6 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
         assert card["advice"] == report["advice"]
         fills = [bool(report["cached"]) and i == 0 for i in range(len(times))]
         assert [bar["fill"] for bar in card["bars"]] == fills
-    # One time scale for all runs, so cached and uncached compare at a glance.
-    assert max(scale) == pytest.approx(min(scale), rel=0.01)
     assert cards["cached"]["cached"] == "cached (memory)"
     assert cards["uncached"]["cached"] == "not cached"
     # A gross effect of the real fits: the cached pipeline's epochs drop.
@@ -334,6 +339,26 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
     )
     assert rows == sorted(timing)
     light.screenshot("input_timing")
+
+
+def test_a_recompiled_epoch_is_marked_and_40_ms_epochs_stay_visible(light, site):
+    card = _cards(light.open_tab(TIMING))[_logs.RECOMPILED]
+    report = site["timing"][_logs.RECOMPILED]
+    assert report["recompiled_epochs"] == [1]
+    assert [bar["recompiled"] for bar in card["bars"]] == [
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert card["recompiledText"].startswith("epoch 2 (+1.16")
+    # 3 s beside 40 ms: a log scale, on which the 40 ms bars are a fifth of
+    # the plot or more (on a shared linear 0-5 s axis they were under 1 %).
+    assert card["scale"] == "log"
+    heights = [bar["height"] for bar in card["bars"]]
+    assert min(heights[2:]) > max(heights) / 5
+    assert light.errors == []
 
 
 def test_a_newer_content_version_shows_a_clear_message(light):

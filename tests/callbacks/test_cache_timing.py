@@ -142,7 +142,9 @@ class TestTfData:
         assert report.cached is True and report.cache == "memory"
         assert report.pipeline.cache_position == "after map"
         assert report.speedup > 2
-        assert report.advice[0].startswith("the cache works")
+        # On JAX the second epoch often compiles again: reported first, apart.
+        working = [line for line in report.advice if "compiled again" not in line]
+        assert working[0].startswith("the cache works")
 
     def test_the_uncached_run_is_told_to_add_cache_after_the_map(
         self, cached_and_uncached
@@ -150,7 +152,9 @@ class TestTfData:
         report = cached_and_uncached["uncached"].report()
         assert report.cached is False
         assert report.speedup < 2  # near 1, however long compilation took
-        assert report.advice == (
+        # On JAX the second epoch often compiles again: reported first, apart.
+        advice = tuple(line for line in report.advice if "compiled again" not in line)
+        assert advice == (
             "epoch time does not drop after the first epoch and the pipeline is "
             "not cached: add `.cache()` after the expensive `map`",
         )
@@ -166,9 +170,12 @@ class TestTfData:
             assert 0 <= epoch.time_to_first_step <= epoch.first_step_time <= epoch.time
             assert epoch.validation_time == 0.0
         assert timer.first_epoch_time == timer.epoch_times[0]
-        assert timer.steady_epoch_time == pytest.approx(
-            float(np.median(timer.epoch_times[1:]))
-        )
+        steady = [
+            epoch.time
+            for epoch in timer.epochs[1:]
+            if epoch.epoch not in timer.recompiled_epochs
+        ]
+        assert timer.steady_epoch_time == pytest.approx(float(np.median(steady)))
         assert timer.samples_per_second == pytest.approx(
             SAMPLES / timer.steady_epoch_time
         )
@@ -176,8 +183,16 @@ class TestTfData:
 
     def test_the_figures_follow_the_definitions(self, cached_and_uncached):
         timer = cached_and_uncached["cached"]
-        first_steps = [epoch.first_step_time for epoch in timer.epochs]
-        last_steps = [epoch.last_step_time for epoch in timer.epochs]
+        kept = [
+            epoch
+            for epoch in timer.epochs
+            if epoch.epoch not in timer.recompiled_epochs
+        ]
+        first_steps = [epoch.first_step_time for epoch in kept]
+        last_steps = [epoch.last_step_time for epoch in kept]
+        assert timer.steady_epoch_time == pytest.approx(
+            float(np.median([epoch.time for epoch in kept[1:]]))
+        )
         expected_compile = max(0.0, first_steps[0] - np.median(first_steps[1:]))
         expected_compile += max(0.0, last_steps[0] - np.median(last_steps[1:]))
         assert timer.compile_time == pytest.approx(expected_compile)
@@ -317,7 +332,8 @@ class TestNumPy:
             SAMPLES / report.steady_epoch_time
         )
         assert report.cached is None and report.pipeline is None
-        assert report.advice == ()  # nothing to cache in arrays held in memory
+        # Nothing to cache in arrays held in memory (a JAX recompile aside).
+        assert [line for line in report.advice if "compiled again" not in line] == []
         # The same instance in a second fit starts afresh.
         _fit((x, y), timer, model=shared_model, epochs=2, batch_size=BATCH)
         assert len(timer.epoch_times) == 2 and len(timer.report().epochs) == 2
@@ -425,3 +441,126 @@ def test_arguments_are_kept_as_attributes(tmp_path):
     assert timer.log_dir == tmp_path
     with pytest.raises(TypeError, match="positional"):
         CacheTimingCallback(None)  # type: ignore[misc]
+
+
+class _SlowBatches(keras.utils.PyDataset):
+    """Reads a batch in `sleep` seconds; the first read of epoch `slow_epoch`
+    (0-based) takes `planted` seconds more: a planted recompilation."""
+
+    def __init__(self, *, sleep=0.02, slow_epoch=None, planted=1.5):
+        super().__init__()
+        self.x, self.y = _data()
+        self.batch_size = BATCH
+        self.sleep, self.slow_epoch, self.planted = sleep, slow_epoch, planted
+        self.epoch = None  # set by `epoch_hook`
+        self.planted_in = None
+
+    def epoch_hook(self):
+        def begin(epoch, logs):
+            self.epoch = epoch
+
+        return keras.callbacks.LambdaCallback(on_epoch_begin=begin)
+
+    def __len__(self):
+        return STEPS
+
+    def __getitem__(self, index):
+        planting = self.slow_epoch is not None and self.epoch == self.slow_epoch
+        if planting and self.planted_in is None:
+            self.planted_in = self.epoch
+            time.sleep(self.planted)
+        time.sleep(self.sleep)
+        rows = slice(index * BATCH, (index + 1) * BATCH)
+        return self.x[rows], self.y[rows]
+
+
+class TestAnyPipeline:
+    """A PyDataset, a generator: timed on every backend, no tf.data needed."""
+
+    def test_a_planted_recompile_is_reported_apart_and_speedup_reads_1(self):
+        batches = _SlowBatches(slow_epoch=1)
+        timer = CacheTimingCallback(dataset=batches, verbose=0)
+        _fit(batches, [timer, batches.epoch_hook()], epochs=3)
+        report = timer.report()
+        assert batches.planted_in == 1
+        assert report.recompiled_epochs == (1,)
+        assert timer.recompiled_epochs == (1,)
+        assert report.recompile_time > 1.0  # the planted 1.5 s, gross
+        # Steady is the third epoch alone: counted in, the planted epoch
+        # would have made the median ~0.9 s and the speedup ~0.2.
+        assert report.steady_epoch_time == pytest.approx(timer.epoch_times[2])
+        assert 0.5 < report.speedup < 2
+        assert report.advice[0].startswith("epoch(s) 2 compiled again")
+        assert report.input_kind == "PyDataset" and report.cached is None
+        assert "not a tf.data pipeline (PyDataset)" in str(report)
+        assert report.batch_size == BATCH
+
+    def test_an_uncached_pydataset_reads_about_1(self):
+        batches = _SlowBatches()
+        timer = CacheTimingCallback(dataset=batches, verbose=0)
+        _fit(batches, timer, epochs=3)
+        assert 0.5 < timer.speedup < 2
+
+    def test_a_generator_is_timed(self, shared_model):
+        x, y = _data()
+
+        def batches():
+            while True:
+                for start in range(0, SAMPLES, BATCH):
+                    yield x[start : start + BATCH], y[start : start + BATCH]
+
+        generator = batches()
+        timer = CacheTimingCallback(dataset=generator, batch_size=BATCH, verbose=0)
+        _fit(generator, timer, model=shared_model, epochs=2, steps_per_epoch=STEPS)
+        report = timer.report()
+        assert [epoch.steps for epoch in report.epochs] == [STEPS, STEPS]
+        assert report.input_kind == "generator" and report.pipeline is None
+        assert report.samples_per_second is not None
+        assert "not a tf.data pipeline (generator)" in str(report)
+
+    def test_it_runs_without_tensorflow(self):
+        """TensorFlow blocked: import, fit on a PyDataset, report."""
+        import os
+        import subprocess
+        import sys
+
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            pytest.skip("the TensorFlow backend needs TensorFlow")
+        code = (
+            # As if not installed: `import` fails, `find_spec` answers None.
+            "import sys\n"
+            "sys.modules['tensorflow'] = None\n"
+            "import keras, numpy as np\n"
+            "from keras_bettermodels.callbacks import CacheTimingCallback\n"
+            "class B(keras.utils.PyDataset):\n"
+            "    def __len__(self): return 2\n"
+            "    def __getitem__(self, i):\n"
+            "        return np.zeros((4, 3), 'float32'), np.zeros((4,), 'int32')\n"
+            "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+            "model.compile('sgd', 'sparse_categorical_crossentropy')\n"
+            "timer = CacheTimingCallback(dataset=B(), batch_size=4, verbose=0)\n"
+            "model.fit(B(), epochs=2, verbose=0, callbacks=[timer])\n"
+            "print(timer.report().input_kind, len(timer.epochs))\n"
+            "assert sys.modules['tensorflow'] is None\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.split()[-2:] == ["PyDataset", "2"]
+
+
+@pytest.mark.parametrize("array", [np.zeros((1797, 64), "float32")])
+def test_an_array_dataset_names_the_argument_and_suggests_batch_size(array):
+    with pytest.raises(TypeError) as raised:
+        CacheTimingCallback(dataset=array)
+    message = str(raised.value)
+    assert message.startswith("Invalid type for argument `dataset`.")
+    assert "Received: dataset=ndarray(shape=(1797, 64), dtype=float32)" in message
+    assert "pass `batch_size=`" in message
+    assert "0., 0." not in message and len(message) < 400

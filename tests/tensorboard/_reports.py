@@ -106,6 +106,9 @@ def timing_report(
         "cache_reused": False,
         "cache_partial": False,
         "backend": "tensorflow",
+        "recompiled_epochs": [],
+        "recompile_time": None,
+        "input_kind": None,
         "epochs": [
             {
                 "epoch": epoch,

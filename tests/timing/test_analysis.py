@@ -14,6 +14,7 @@ from keras_bettermodels.timing.analysis import (
     TimingReport,
     advise,
     compile_time,
+    recompiled_epochs,
     speedup,
     steady_epoch_time,
     summarize,
@@ -287,6 +288,104 @@ class TestReport:
         text = str(summarize(_epochs([1.0], [0.5])))
         assert "speedup n/ax" not in text
         assert "steady epoch n/a, compile n/a, speedup n/a," in text
+
+
+class TestRecompilation:
+    """An epoch after the warm-up that compiles again is reported apart."""
+
+    # JAX, as measured in issue 15: 40 ms steady epochs, the second 1.2 s.
+    TIMES = [3.0, 1.2, 0.04, 0.042, 0.038]
+    FIRST_STEPS = [2.5, 1.1, 0.004, 0.004, 0.004]
+
+    def test_a_slow_second_epoch_is_recompiled_not_steady(self):
+        epochs = _epochs(self.TIMES, self.FIRST_STEPS)
+        assert recompiled_epochs(epochs) == (1,)
+        report = summarize(epochs, pipeline=_pipeline(), backend="jax")
+        assert report.recompiled_epochs == (1,)
+        assert report.steady_epoch_time == pytest.approx(0.04)
+        assert report.recompile_time == pytest.approx(1.2 - 0.04)
+        # Counted as steady, the 1.2 s epoch would have moved the median.
+        assert steady_epoch_time(self.TIMES) == pytest.approx(0.041)
+
+    def test_an_uncached_pipeline_with_a_recompile_still_reads_about_1(self):
+        # Every epoch reads the same slow input (1 s); the first traces 5 s
+        # and the third compiles again for 2 s in its first step.
+        times = [6.0, 1.0, 3.0, 1.02, 0.98]
+        first_steps = [5.1, 0.1, 2.1, 0.1, 0.1]
+        report = summarize(_epochs(times, first_steps), pipeline=_pipeline())
+        assert report.recompiled_epochs == (2,)
+        assert report.speedup == pytest.approx(1.0)
+        assert report.advice[0].startswith("epoch(s) 3 compiled again (+2.000 s)")
+        assert report.advice[1].startswith("epoch time does not drop")
+
+    def test_a_recompiled_first_step_counts_even_when_the_epoch_is_long(self):
+        # 10 s epochs; the second one's first step takes 6 s instead of 0.1 s.
+        times = [20.0, 15.9, 10.0, 10.1, 9.9]
+        first_steps = [8.0, 6.0, 0.1, 0.1, 0.1]
+        assert recompiled_epochs(_epochs(times, first_steps)) == (1,)
+
+    def test_a_recompiled_last_step_counts_too(self):
+        times = [4.0, 2.0, 1.0, 1.0]
+        last_steps = [2.0, 1.0, 0.01, 0.01]
+        epochs = _epochs(times, [0.1] * 4, last_steps=last_steps)
+        assert recompiled_epochs(epochs) == (1,)
+
+    @pytest.mark.parametrize(
+        ("times", "first_steps"),
+        [
+            ([3.0, 0.05, 0.04, 0.045], [2.0, 0.005, 0.004, 0.004]),  # noise
+            ([3.0, 0.08, 0.04, 0.045], [2.0, 0.005, 0.004, 0.004]),  # 2x, not 3x
+            # A 3x first step, but only 0.2 of an epoch: it barely moves it.
+            ([3.0, 1.2, 1.0, 1.0], [2.0, 0.3, 0.1, 0.1]),
+            ([3.0, 1.0], [2.0, 0.1]),  # one steady epoch: nothing to compare
+            # 4x a 30 ms epoch, but 90 ms: a stall, not a compilation.
+            ([3.0, 0.12, 0.03, 0.03], [2.0, 0.1, 0.004, 0.004]),
+        ],
+    )
+    def test_noise_is_not_a_recompile(self, times, first_steps):
+        assert recompiled_epochs(_epochs(times, first_steps)) == ()
+        assert summarize(_epochs(times, first_steps)).recompile_time is None
+
+    def test_a_compile_before_the_first_step_begins_counts(self):
+        # JAX, measured: 9.2 s from the epoch's start to its first step, the
+        # step itself 56 ms; 3 s steady epochs would hide it from the total.
+        epochs = [
+            EpochTiming(0, 14.0, 0.0, 50, 0.0, 5.0),
+            EpochTiming(1, 5.0, 0.0, 50, 2.0, 2.06),
+            EpochTiming(2, 3.0, 0.0, 50, 0.01, 0.07),
+            EpochTiming(3, 3.1, 0.0, 50, 0.01, 0.07),
+        ]
+        assert recompiled_epochs(epochs) == (1,)
+
+    def test_the_warmup_epochs_are_never_flagged(self):
+        epochs = _epochs([3.0, 1.2, 0.04, 0.04, 0.04], [2.5, 1.1, 0.004, 0.004, 0.004])
+        assert recompiled_epochs(epochs, warmup_epochs=2) == ()
+
+    def test_the_compile_time_baseline_leaves_the_recompiled_epoch_out(self):
+        epochs = _epochs([3.0, 0.1, 2.0, 0.1], [2.5, 0.01, 1.9, 0.01])
+        assert summarize(epochs).compile_time == pytest.approx(2.49)
+
+    def test_report_round_trips_and_shows_the_recompile(self):
+        report = summarize(
+            _epochs(self.TIMES, self.FIRST_STEPS), backend="jax", input_kind="PyDataset"
+        )
+        document = json.loads(json.dumps(report.to_dict()))
+        assert document["recompiled_epochs"] == [1]
+        assert document["recompile_time"] == pytest.approx(1.16)
+        assert document["input_kind"] == "PyDataset"
+        assert TimingReport.from_dict(document) == report
+        text = str(report)
+        assert "recompiled 1.160 s in epoch(s) 2" in text
+        assert text.splitlines()[4].endswith("recompiled")  # the table's 2nd epoch
+        assert "not a tf.data pipeline (PyDataset)" in text.splitlines()[0]
+        assert "JAX often compiles once more" in report.advice[0]
+
+    def test_an_old_report_without_the_fields_still_loads(self):
+        document = summarize(_epochs([2.0, 1.0, 1.0], [1.0, 0.1, 0.1])).to_dict()
+        for name in ("recompiled_epochs", "recompile_time", "input_kind"):
+            del document[name]
+        report = TimingReport.from_dict(document)
+        assert report.recompiled_epochs == () and report.input_kind is None
 
 
 def test_the_analysis_imports_no_backend():

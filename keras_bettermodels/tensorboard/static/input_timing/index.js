@@ -1,10 +1,11 @@
 // The "Input timing" tab of keras-bettermodels.
 //
 // Per run, the latest TimingReport: a bar chart of the epoch times with the
-// cache-filling epoch and the compile time marked, the steady-state speedup,
-// samples per second, cached or not, and the advice. Runs sit side by side on
-// one time scale, with a table above them, so "cached" vs "uncached" reads at
-// a glance. Every string from the data is inserted as text.
+// cache-filling epoch, the compile time and the epochs that compiled again
+// marked, the steady-state speedup, samples per second, cached or not, and the
+// advice. Each run has its own time scale (logarithmic when its epochs differ
+// over tenfold, so a 30 ms epoch shows beside a 3 s one); the table above the
+// runs compares them in numbers. Every string from the data is inserted as text.
 
 import {
   DASH, details, field, finite, h, message, plain, renderTab, s, seconds, text, when,
@@ -13,7 +14,7 @@ import {
 // Fields this tab renders itself; the others show under the stats, by these labels.
 const SHOWN = new Set([
   "epoch_times", "epochs", "first_epoch_time", "steady_epoch_time", "compile_time", "speedup",
-  "samples_per_second", "cached", "advice", "pipeline",
+  "samples_per_second", "cached", "advice", "pipeline", "recompiled_epochs", "recompile_time",
 ]);
 const LABELS = {
   cache: "Cache",
@@ -25,6 +26,7 @@ const LABELS = {
   batch_size: "Batch size",
   steps_per_second: "Steady steps / s",
   backend: "Backend",
+  input_kind: "Input kind",
 };
 const CHART = { width: 440, height: 200, left: 52, right: 12, top: 14, bottom: 34 };
 
@@ -96,27 +98,61 @@ function niceMax(value) {
   return 10 * power;
 }
 
-/** The bar chart of one run's epoch times, on the shared scale `yMax` (seconds). */
-function chart(report, yMax) {
+/** The run's recompiled epochs (`recompiled_epochs`, 0-based), as a Set. */
+function recompiledEpochs(report) {
+  const epochs = field(report, "recompiled_epochs");
+  return new Set(Array.isArray(epochs) ? epochs.filter((epoch) => Number.isInteger(epoch)) : []);
+}
+
+/**
+ * The run's own vertical scale: linear from 0 when its epochs are of a size,
+ * logarithmic (whole decades) when the longest is over LOG_RATIO times the
+ * shortest, so a 30 ms epoch stays visible beside a 3 s first epoch.
+ */
+const LOG_RATIO = 10;
+function scaleFor(times) {
+  const positive = times.filter((time) => time !== null && time > 0);
+  const longest = positive.length ? Math.max(...positive) : 0;
+  const shortest = positive.length ? Math.min(...positive) : 0;
+  if (shortest > 0 && longest / shortest > LOG_RATIO) {
+    const low = 10 ** Math.floor(Math.log10(shortest));
+    const high = 10 ** Math.ceil(Math.log10(longest));
+    const ticks = [];
+    for (let tick = low; tick <= high * 1.0001; tick *= 10) ticks.push(tick);
+    return {
+      kind: "log", ticks,
+      fraction: (value) => (value > low
+        ? Math.min(1, Math.log10(value / low) / Math.log10(high / low)) : 0),
+    };
+  }
+  const top = niceMax(longest);
+  return { kind: "linear", ticks: [0, top / 2, top], fraction: (value) => Math.max(0, value) / top };
+}
+
+/** The bar chart of one run's epoch times, on the run's own scale. */
+function chart(report) {
   const times = epochTimes(report);
   const { width, height, left, right, top, bottom } = CHART;
   const plotWidth = width - left - right;
   const plotHeight = height - top - bottom;
-  const y = (value) => top + plotHeight - (Math.max(0, value) / yMax) * plotHeight;
+  const scale = scaleFor(times);
+  const y = (value) => top + plotHeight - scale.fraction(value) * plotHeight;
+  const base = top + plotHeight;
   const fills = fillsCache(report);
   const compile = finite(field(report, "compile_time"));
   const steady = finite(field(report, "steady_epoch_time"));
+  const recompiled = recompiledEpochs(report);
   const rates = samplesPerSecond(report).perEpoch;
+  const records = epochRecords(report);
   const svg = s("svg", {
     class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": "Epoch times",
+    "aria-label": `Epoch times (${scale.kind} scale)`, "data-scale": scale.kind,
   });
   // Axes and ticks.
-  for (const fraction of [0, 0.5, 1]) {
-    const value = yMax * fraction;
-    svg.appendChild(s("line", { class: "axis", x1: left, x2: width - right, y1: y(value), y2: y(value), "stroke-opacity": fraction ? 0.25 : 1 }));
+  scale.ticks.forEach((value, index) => {
+    svg.appendChild(s("line", { class: "axis", x1: left, x2: width - right, y1: y(value), y2: y(value), "stroke-opacity": index ? 0.25 : 1 }));
     svg.appendChild(s("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, seconds(value)));
-  }
+  });
   if (!times.length) {
     svg.appendChild(s("text", { x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" }, "no epoch times"));
     return svg;
@@ -127,26 +163,33 @@ function chart(report, yMax) {
   times.forEach((time, index) => {
     const x = left + slot * index + (slot - barWidth) / 2;
     const filling = index === 0 && fills;
+    const epochNumber = Number.isInteger(records[index]?.epoch) ? records[index].epoch : index;
+    const again = recompiled.has(epochNumber);
     const value = time === null ? 0 : time;
     const parts = [`epoch ${index + 1}: ${seconds(time)}`];
     if (filling) parts.push("fills the cache");
+    if (again) parts.push("compiled again: left out of the steady epoch");
     if (index === 0 && compile !== null) parts.push(`of which compile ${seconds(compile)}`);
     if (rates[index] !== undefined && rates[index] !== null) parts.push(`${plain(rates[index])} samples/s`);
+    const kind = filling ? "bar fill" : again ? "bar recompiled" : "bar";
+    const color = filling ? "var(--fill)" : again ? "var(--compile)" : "var(--bar)";
     const bar = s("rect", {
-      class: filling ? "bar fill" : "bar", x, width: barWidth, y: y(value),
-      height: Math.max(0, y(0) - y(value)), fill: filling ? "var(--fill)" : "var(--bar)",
+      class: kind, x, width: barWidth, y: y(value),
+      height: Math.max(0, base - y(value)), fill: color,
       "data-epoch": index + 1, "data-seconds": time === null ? "" : time,
+      "data-recompiled": again ? "true" : "false",
     }, s("title", null, parts.join(", ")));
     svg.appendChild(bar);
     if (index === 0 && compile !== null) {
       const shown = Math.min(compile, value);
       svg.appendChild(s("rect", {
-        class: "compile", x, width: barWidth, y: y(shown), height: Math.max(0, y(0) - y(shown)),
+        class: "compile", x, width: barWidth, y: y(shown), height: Math.max(0, base - y(shown)),
         fill: "var(--compile)", "data-seconds": compile,
       }, s("title", null, `compile / tracing: ${seconds(compile)}`)));
     }
-    if (index % labelEvery === 0) {
-      svg.appendChild(s("text", { x: x + barWidth / 2, y: y(0) + 14, "text-anchor": "middle" }, String(index + 1)));
+    if (index % labelEvery === 0 || again) {
+      svg.appendChild(s("text", { x: x + barWidth / 2, y: base + 14, "text-anchor": "middle" },
+        again ? `${index + 1}*` : String(index + 1)));
     }
   });
   if (steady !== null) {
@@ -155,11 +198,12 @@ function chart(report, yMax) {
       stroke: "var(--steady)", "stroke-dasharray": "5 4", "stroke-width": 1.5,
     }, s("title", null, `steady epoch: ${seconds(steady)}`)));
   }
-  svg.appendChild(s("text", { x: left + plotWidth / 2, y: height - 4, "text-anchor": "middle" }, "epoch"));
+  const axisName = scale.kind === "log" ? "epoch (time on a log scale)" : "epoch";
+  svg.appendChild(s("text", { x: left + plotWidth / 2, y: height - 4, "text-anchor": "middle" }, axisName));
   return svg;
 }
 
-function chartLegend(fills) {
+function chartLegend(fills, recompiled) {
   const swatch = (color, label, dashed = false) => h("span", { class: "muted" },
     (() => {
       const icon = s("svg", { width: 14, height: 10, "aria-hidden": "true" },
@@ -171,8 +215,18 @@ function chartLegend(fills) {
   return h("p", { class: "chart-legend" },
     swatch("var(--bar)", "epoch"),
     fills ? swatch("var(--fill)", "cache-filling epoch") : null,
-    swatch("var(--compile)", "compile time"),
+    swatch("var(--compile)", recompiled ? "compile time; * compiled again" : "compile time"),
     swatch("var(--steady)", "steady epoch", true));
+}
+
+/** "epoch 2 (+1.16 s)", "none", or a dash for a report without the field. */
+function recompiledText(report) {
+  if (field(report, "recompiled_epochs") === undefined) return DASH;
+  const epochs = [...recompiledEpochs(report)];
+  if (!epochs.length) return "none";
+  const extra = finite(field(report, "recompile_time"));
+  const names = `epoch${epochs.length > 1 ? "s" : ""} ${epochs.map((epoch) => epoch + 1).join(", ")}`;
+  return extra === null ? names : `${names} (+${seconds(extra)})`;
 }
 
 function pipelineDetails(pipeline) {
@@ -186,7 +240,7 @@ function stat(label, value, name) {
     h("span", { class: "value", "data-field": name }, value));
 }
 
-function card(entry, yMax) {
+function card(entry) {
   const report = entry.report;
   const header = h("header", null, h("h2", { class: "run" }, text(entry.run)), h("span", { class: "tag" }, text(entry.tag)));
   const attrs = { class: "card", "data-run": entry.run, "data-tag": entry.tag };
@@ -204,9 +258,10 @@ function card(entry, yMax) {
       stat("Samples / s", plain(samplesPerSecond(report).overall), "samples_per_second"),
       stat("First epoch", seconds(field(report, "first_epoch_time")), "first_epoch_time"),
       stat("Steady epoch", seconds(field(report, "steady_epoch_time")), "steady_epoch_time"),
-      stat("Compile", seconds(field(report, "compile_time")), "compile_time")),
-    chart(report, yMax),
-    chartLegend(fillsCache(report)),
+      stat("Compile", seconds(field(report, "compile_time")), "compile_time"),
+      stat("Compiled again", recompiledText(report), "recompiled_epochs")),
+    chart(report),
+    chartLegend(fillsCache(report), recompiledEpochs(report).size > 0),
     h("div", { class: "advice-block" }, h("strong", null, "Advice"),
       advice === null ? h("p", { class: "muted" }, DASH)
         : advice.length ? h("ul", { class: "advice" }, advice.map((item) => h("li", null, item)))
@@ -255,12 +310,6 @@ async function fill(main, status, entries) {
       "CacheTimingCallback (keras_bettermodels.callbacks) and point TensorBoard at it."));
     return;
   }
-  let longest = 0;
-  for (const entry of entries) {
-    if (entry.error || !entry.report) continue;
-    for (const time of epochTimes(entry.report)) if (time !== null) longest = Math.max(longest, time);
-  }
-  const yMax = niceMax(longest);
   status.replaceWith(comparison(entries));
-  main.appendChild(h("div", { class: "cards" }, entries.map((entry) => card(entry, yMax))));
+  main.appendChild(h("div", { class: "cards" }, entries.map((entry) => card(entry))));
 }
