@@ -182,8 +182,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     ```python
     import keras
     from keras_bettermodels.callbacks import UpdatePruningMasks
-    from keras_bettermodels.layers import PruneLowMagnitude
-    from keras_bettermodels.pruning import PolynomialDecay
+    from keras_bettermodels.pruning import PolynomialDecay, PruneLowMagnitude
 
     schedule = PolynomialDecay(0.0, 0.8, begin_step=0, end_step=1000)
     model = keras.Sequential([
