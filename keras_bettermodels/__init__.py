@@ -20,6 +20,8 @@ _EXPORTS = {
     "compare_cache": "keras_bettermodels.timing",
     "PruneLowMagnitude": "keras_bettermodels.layers",
     "UpdatePruningMasks": "keras_bettermodels.callbacks",
+    "UpdatePruningStep": "keras_bettermodels.callbacks",
+    "PruningSummaries": "keras_bettermodels.callbacks",
     "prune_low_magnitude": "keras_bettermodels.pruning",
     "strip_pruning": "keras_bettermodels.pruning",
     "sparsity_report": "keras_bettermodels.pruning",

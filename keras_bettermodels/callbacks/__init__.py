@@ -7,7 +7,11 @@ from keras_bettermodels.callbacks.gradient_check import (
     GradientCheckError,
 )
 from keras_bettermodels.callbacks.mixed_precision import MixedPrecisionGuard
-from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
+from keras_bettermodels.callbacks.pruning import (
+    PruningSummaries,
+    UpdatePruningMasks,
+    UpdatePruningStep,
+)
 
 __all__ = [
     "CacheTimingCallback",
@@ -15,6 +19,8 @@ __all__ = [
     "GradientCheckCallback",
     "GradientCheckError",
     "MixedPrecisionGuard",
+    "PruningSummaries",
     "StoppingReason",
     "UpdatePruningMasks",
+    "UpdatePruningStep",
 ]

@@ -1,31 +1,31 @@
-"""UpdatePruningMasks: switches magnitude pruning on for the length of a `fit`."""
+"""Pruning callbacks: UpdatePruningMasks (or UpdatePruningStep), PruningSummaries."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
 import keras
+import numpy as np
 
-__all__ = ["UpdatePruningMasks"]
+from keras_bettermodels import _validation
+from keras_bettermodels.pruning.recovery import reattach_jax_state
+from keras_bettermodels.pruning.wrapper import (
+    MISSING_CALLBACK,
+    PruneLowMagnitude,
+    pruning_wrappers,
+)
 
+__all__ = [
+    "PruningSummaries",
+    "UpdatePruningMasks",
+    "UpdatePruningStep",
+    "pruning_wrappers",
+]
 
-def pruning_wrappers(model: keras.layers.Layer) -> list[Any]:
-    """Every `PruneLowMagnitude` layer in `model`, nested ones included.
-
-    Args:
-        model: a Keras model or layer.
-
-    Returns:
-        The wrappers, in the order Keras lists the layers.
-    """
-    from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
-
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, PruneLowMagnitude)
-    ]
+# A shortfall of less than this (half a point of sparsity) is not worth a warning.
+_SHORTFALL_TOLERANCE = 0.005
 
 
 class UpdatePruningMasks(keras.callbacks.Callback):
@@ -36,7 +36,8 @@ class UpdatePruningMasks(keras.callbacks.Callback):
     training step (inside the compiled step on TensorFlow and JAX), reads its
     schedule at the current step, recomputes its mask when the schedule says
     so, and advances the step by one. The callback itself does nothing per
-    batch.
+    batch. `UpdatePruningStep` is the same class, under TensorFlow Model
+    Optimization's name.
 
     The step is a non-trainable variable of the model (`pruning_step` of each
     wrapper), so a second `fit`, with a new instance of this callback, or a
@@ -47,7 +48,9 @@ class UpdatePruningMasks(keras.callbacks.Callback):
     (a no-op unless something changed the weights outside the optimizer) and
     puts a guard in front of the model's compiled training function, so that
     the next `fit` without this callback fails at its first step too, with the
-    weights untouched, while a `fit` with it reuses the compiled function.
+    weights untouched, while a `fit` with it reuses the compiled function. It
+    warns when training stopped before a schedule's `end_step` with the masks
+    short of the sparsity the schedule targets there.
 
     In a custom training loop, call `set_model(model)` and `on_train_begin()`
     before the first step and `on_train_end()` after the last.
@@ -76,14 +79,14 @@ class UpdatePruningMasks(keras.callbacks.Callback):
 
     def __init__(self) -> None:
         super().__init__()
-        self.wrappers: list[Any] = []
+        self.wrappers: list[PruneLowMagnitude] = []
 
     @property
     def step(self) -> int | None:
         """The pruning step of the first wrapper (all advance together), or `None`."""
         if not self.wrappers:
             return None
-        return int(keras.ops.convert_to_numpy(self.wrappers[0].pruning_step))
+        return _step(self.wrappers[0])
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.wrappers = pruning_wrappers(self.model)
@@ -95,17 +98,13 @@ class UpdatePruningMasks(keras.callbacks.Callback):
                 stacklevel=2,
             )
         for wrapper in self.wrappers:
-            wrapper._pruning_enabled = True
-            wrapper._pending_mask = None
-            wrapper._host_step = None  # read again from `pruning_step`
+            wrapper.enable_pruning()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         for wrapper in self.wrappers:
-            wrapper._pruning_enabled = False
-            wrapper._pending_mask = None
-            wrapper._host_step = None
+            wrapper.disable_pruning()
             if wrapper.built:
                 wrapper.apply_mask()
         function = getattr(self.model, "train_function", None)
@@ -113,6 +112,66 @@ class UpdatePruningMasks(keras.callbacks.Callback):
             if isinstance(function, _RequirePruningCallback):
                 function = function.function
             self.model.train_function = _RequirePruningCallback(self.model, function)
+        message = shortfall_message(self.wrappers)
+        if message:
+            warnings.warn(message, stacklevel=2)
+
+
+UpdatePruningStep = UpdatePruningMasks
+"""TensorFlow Model Optimization's name for `UpdatePruningMasks`."""
+
+
+def _step(wrapper: PruneLowMagnitude) -> int:
+    return int(keras.ops.convert_to_numpy(wrapper.pruning_step))
+
+
+def _mask_sparsity(wrapper: PruneLowMagnitude) -> float:
+    return float(np.mean(keras.ops.convert_to_numpy(wrapper.pruning_mask) == 0))
+
+
+def shortfall_message(wrappers: list[PruneLowMagnitude]) -> str | None:
+    """The warning for wrappers whose training stopped short of their schedule.
+
+    A wrapper falls short when its step has not passed its schedule's
+    `end_step` (the last mask update) and its mask is below the sparsity the
+    schedule targets there (`1 - m / n` with `sparsity_m_by_n`). Schedules
+    without an `end_step`, or with `end_step=-1`, never fall short.
+
+    Args:
+        wrappers: built or unbuilt `PruneLowMagnitude` layers.
+
+    Returns:
+        The message, one line per wrapper that fell short, or `None`.
+    """
+    lines = []
+    for wrapper in wrappers:
+        end_step = getattr(wrapper.schedule, "end_step", None)
+        if not wrapper.built or not isinstance(end_step, int) or end_step < 0:
+            continue
+        step = _step(wrapper)
+        if step > end_step:
+            continue
+        if wrapper.sparsity_m_by_n is not None:
+            m, n = wrapper.sparsity_m_by_n
+            target = 1 - m / n
+        else:
+            target = wrapper.schedule.sparsity_at(end_step)
+        reached = _mask_sparsity(wrapper)
+        if reached < target - _SHORTFALL_TOLERANCE:
+            lines.append(
+                f"  {wrapper.name}: {reached:.1%} sparsity of the {target:.1%} "
+                f"targeted; {step} steps run, end_step={end_step}"
+            )
+    if not lines:
+        return None
+    return (
+        "UpdatePruningMasks: training ended before the pruning schedule's "
+        "end_step, with the masks short of the targeted sparsity:\n"
+        + "\n".join(lines)
+        + "\nTrain for more than end_step steps in all (more epochs, or a "
+        "smaller end_step) to reach the target; another fit with the callback "
+        "continues the schedule."
+    )
 
 
 class _RequirePruningCallback:
@@ -131,15 +190,92 @@ class _RequirePruningCallback:
         self.function = function
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from keras_bettermodels.layers.prune_low_magnitude import (
-            MISSING_CALLBACK,
-            reattach_jax_state,
-        )
-
         for wrapper in pruning_wrappers(self.model):
-            if not wrapper._pruning_enabled:
+            if not wrapper.pruning_enabled:
                 if args and keras.backend.backend() == "jax":
                     reattach_jax_state(self.model, args[0])
                 raise RuntimeError(MISSING_CALLBACK.format(name=wrapper.name))
         self.model.train_function = self.function
         return self.function(*args, **kwargs)
+
+
+class PruningSummaries(keras.callbacks.Callback):
+    """Writes each pruned layer's sparsity to TensorBoard's Scalars tab.
+
+    TensorFlow Model Optimization's `PruningSummaries`, through this package's
+    event writer (no TensorFlow needed). For every `PruneLowMagnitude` layer it
+    writes `<layer>/sparsity`, the fraction of its mask that is zero, at the
+    end of every epoch (or every `update_freq` batches), against the pruning
+    step (training steps over every `fit`). Use it beside `UpdatePruningMasks`.
+
+    Args:
+        log_dir: the directory of the TensorBoard run; created if missing.
+        update_freq: `"epoch"`, or write every this many batches. Defaults to
+            `"epoch"`.
+
+    Raises:
+        TypeError: if `log_dir` is not a path.
+        ValueError: if `update_freq` is neither `"epoch"` nor a positive
+            integer.
+
+    Example:
+
+    ```python
+    from keras_bettermodels.callbacks import PruningSummaries, UpdatePruningMasks
+
+    pruned.fit(
+        x, y, epochs=10,
+        callbacks=[UpdatePruningMasks(), PruningSummaries("runs/pruning")],
+    )
+    ```
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str], update_freq: Any = "epoch"):
+        super().__init__()
+        if not isinstance(log_dir, str | os.PathLike):
+            raise TypeError(_validation.invalid_type("log_dir", "a path", log_dir))
+        if update_freq != "epoch" and not (
+            _validation._is_int(update_freq) and update_freq >= 1
+        ):
+            raise ValueError(
+                _validation.invalid_value(
+                    "update_freq",
+                    '"epoch" or a positive number of batches',
+                    update_freq,
+                )
+            )
+        self.log_dir = log_dir
+        self.update_freq = update_freq
+        self._batches = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._batches = 0
+
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        if self.update_freq == "epoch":
+            return
+        self._batches += 1
+        if self._batches % self.update_freq == 0:
+            self.write()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.update_freq == "epoch":
+            self.write()
+
+    def write(self) -> None:
+        """Writes every wrapper's sparsity now."""
+        # TensorBoard is a heavy import: only when a summary is written.
+        from keras_bettermodels.tensorboard import summary
+
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        wrappers = [w for w in pruning_wrappers(self.model) if w.built]
+        if not wrappers:
+            return
+        summary.write_scalars(
+            self.log_dir,
+            _step(wrappers[0]),
+            {f"{w.name}/sparsity": _mask_sparsity(w) for w in wrappers},
+        )

@@ -1,5 +1,5 @@
-"""Keras layers, one per file, serializable."""
+"""Keras layers, serializable (`PruneLowMagnitude` lives in `pruning/`)."""
 
-from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
+from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
 __all__ = ["PruneLowMagnitude"]

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
 from keras import ops
 
 from keras_bettermodels import _validation
-from keras_bettermodels.pruning.schedules import PruningSchedule
+from keras_bettermodels._compat import pruning as _compat
+from keras_bettermodels.pruning.schedules import PruningSchedule, resolve_schedule
+from keras_bettermodels.pruning.wrapper import (
+    M_BY_N_LAYERS,
+    PRUNABLE_WEIGHTS,
+    PruneLowMagnitude,
+    check_block_size,
+    check_m_by_n,
+    prunable_weight_name,
+)
 
 __all__ = ["prune_low_magnitude", "strip_pruning"]
 
 
 def _is_graph_model(model: Any) -> bool:
     """Sequential and functional models: those `keras.models.clone_model` rebuilds."""
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, keras.Sequential | Functional)
+    return _compat.is_functional(model)
 
 
 def _graph_layers(model: Any) -> list[keras.layers.Layer]:
@@ -87,8 +94,11 @@ def _names(layers: Any) -> list[str]:
 def prune_low_magnitude(
     model_or_layer: Any,
     *,
-    schedule: PruningSchedule,
+    schedule: PruningSchedule | None = None,
     layers: Iterable[str | keras.layers.Layer] | None = None,
+    pruning_schedule: PruningSchedule | None = None,
+    block_size: Sequence[int] = (1, 1),
+    sparsity_m_by_n: Sequence[int] | None = None,
 ) -> Any:
     """Wraps a model's prunable layers (or one layer) in `PruneLowMagnitude`.
 
@@ -103,12 +113,24 @@ def prune_low_magnitude(
     Given a single layer, returns `PruneLowMagnitude(layer, schedule=schedule)`.
     Layers already wrapped are kept as they are.
 
+    TensorFlow Model Optimization's arguments work too: `pruning_schedule=`
+    for `schedule=`, `block_size=(rows, cols)` for block sparsity and
+    `sparsity_m_by_n=(2, 4)` for structured sparsity. With `sparsity_m_by_n`
+    and `layers=None`, the layers that have no input axis (Embedding,
+    DepthwiseConv2D) are left dense, as tfmot does.
+
     Args:
         model_or_layer: a Sequential or functional model, or a prunable layer.
         schedule: the `PruningSchedule` every wrapper follows, such as
             `PolynomialDecay(0.0, 0.8, begin_step=0, end_step=1000)`.
         layers: names (or the layer objects) of the layers to prune; `None`
             prunes every prunable layer. Defaults to `None`.
+        pruning_schedule: TensorFlow Model Optimization's name for
+            `schedule`; give one of the two.
+        block_size: `(rows, cols)` of the blocks pruned whole (2-D weights
+            only). Defaults to `(1, 1)`: single weights.
+        sparsity_m_by_n: `(m, n)`: keep the `m` largest of every `n`
+            consecutive weights along the input axis. Defaults to `None`.
 
     Returns:
         A new model with pruning wrappers, or a `PruneLowMagnitude` layer.
@@ -117,6 +139,8 @@ def prune_low_magnitude(
         TypeError: if `model_or_layer` is neither a layer nor a model,
             `schedule` is not a `PruningSchedule`, or `layers` is not a list of
             names or layers.
+        ValueError: if both `schedule` and `pruning_schedule` are given, or
+            neither; for a malformed `block_size` or `sparsity_m_by_n`.
         ValueError: for a subclassed model, a layer that cannot be pruned, a
             name in `layers` that is not in the model or names a layer that
             cannot be pruned, `layers` given with a single layer, or a model
@@ -130,23 +154,16 @@ def prune_low_magnitude(
     schedule = PolynomialDecay(0.0, 0.8, begin_step=0, end_step=1000)
     pruned = prune_low_magnitude(model, schedule=schedule)
     pruned_head = prune_low_magnitude(model, schedule=schedule, layers=["head"])
+    two_of_four = prune_low_magnitude(
+        model, pruning_schedule=schedule, sparsity_m_by_n=(2, 4)
+    )
     ```
     """
-    from keras_bettermodels.layers.prune_low_magnitude import (
-        PRUNABLE_WEIGHTS,
-        PruneLowMagnitude,
-        prunable_weight_name,
-    )
-
-    if not isinstance(schedule, PruningSchedule):
-        raise TypeError(
-            _validation.invalid_type(
-                "schedule",
-                "a keras_bettermodels.pruning.PruningSchedule, such as "
-                "ConstantSparsity(0.8, begin_step=0)",
-                schedule,
-            )
-        )
+    schedule = resolve_schedule(schedule, pruning_schedule)
+    options: dict[str, Any] = {
+        "block_size": check_block_size(block_size),
+        "sparsity_m_by_n": check_m_by_n(sparsity_m_by_n),
+    }
     if not isinstance(model_or_layer, keras.layers.Layer):
         raise TypeError(
             _validation.invalid_type(
@@ -166,7 +183,7 @@ def prune_low_magnitude(
             )
         if isinstance(model_or_layer, PruneLowMagnitude):
             return model_or_layer
-        return PruneLowMagnitude(model_or_layer, schedule=schedule)
+        return PruneLowMagnitude(model_or_layer, schedule=schedule, **options)
     model = model_or_layer
     if not _is_graph_model(model):
         raise ValueError(
@@ -184,6 +201,8 @@ def prune_low_magnitude(
         layer for layer in candidates if prunable_weight_name(layer) is not None
     ]
     if layers is None:
+        if options["sparsity_m_by_n"] is not None:
+            prunable = [layer for layer in prunable if isinstance(layer, M_BY_N_LAYERS)]
         selected = {layer.name for layer in prunable}
         if not selected:
             raise ValueError(
@@ -222,7 +241,7 @@ def prune_low_magnitude(
     def replace(layer: keras.layers.Layer) -> tuple[Any, Any]:
         copy = _copy(layer)
         if layer.name in selected and not isinstance(layer, PruneLowMagnitude):
-            return PruneLowMagnitude(copy, schedule=schedule), copy
+            return PruneLowMagnitude(copy, schedule=schedule, **options), copy
         return copy, copy
 
     clone, pairs = _clone(model, replace)
@@ -264,8 +283,6 @@ def strip_pruning(model: Any) -> Any:
     final.save("pruned.keras")  # plain Keras layers; compresses well
     ```
     """
-    from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
-
     if isinstance(model, PruneLowMagnitude):
         layer = _copy(model.layer)
         if model.built:

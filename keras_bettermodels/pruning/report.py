@@ -10,6 +10,14 @@ import numpy as np
 from keras import ops
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat import pruning as _compat
+from keras_bettermodels.pruning.masks import m_by_n_violations
+from keras_bettermodels.pruning.wrapper import (
+    M_BY_N_LAYERS,
+    PruneLowMagnitude,
+    check_m_by_n,
+    prunable_weight_name,
+)
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report"]
 
@@ -32,6 +40,11 @@ class LayerSparsity:
             the last step taken (`step - 1`), or `None` before the first step
             or for a layer that is not wrapped. The mask follows it at the
             schedule's update steps only.
+        m_by_n: the `(m, n)` pattern checked in this weight (the wrapper's
+            `sparsity_m_by_n`, or `sparsity_report`'s `m_by_n`), or `None`.
+        m_by_n_violations: how many groups of `n` consecutive weights along
+            the input axis have more than `m` non-zero weights, or `None`
+            when no pattern is checked.
     """
 
     layer: str
@@ -43,6 +56,15 @@ class LayerSparsity:
     mask_sparsity: float | None = None
     step: int | None = None
     scheduled_sparsity: float | None = None
+    m_by_n: tuple[int, int] | None = None
+    m_by_n_violations: int | None = None
+
+    @property
+    def follows_m_by_n(self) -> bool | None:
+        """Whether the weight follows its M-by-N pattern (`None`: none checked)."""
+        if self.m_by_n_violations is None:
+            return None
+        return self.m_by_n_violations == 0
 
     @property
     def sparsity(self) -> float:
@@ -85,6 +107,7 @@ class SparsityReport:
         )
 
     def __str__(self) -> str:
+        patterns = any(entry.m_by_n is not None for entry in self.layers)
         rows = [
             (
                 entry.layer,
@@ -96,12 +119,24 @@ class SparsityReport:
                 if entry.scheduled_sparsity is None
                 else f"{entry.scheduled_sparsity:.1%}",
                 "-" if entry.step is None else str(entry.step),
+                *([_pattern_cell(entry)] if patterns else []),
             )
             for entry in self.layers
         ]
-        rows.append(("total", "", str(self.size), f"{self.sparsity:.1%}", "", "", ""))
-        header = ("layer", "weight", "shape", "zeros", "mask", "scheduled", "step")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(7)]
+        header: tuple[str, ...] = (
+            "layer",
+            "weight",
+            "shape",
+            "zeros",
+            "mask",
+            "scheduled",
+            "step",
+            *(["m:n"] if patterns else []),
+        )
+        columns = len(header)
+        total = ("total", "", str(self.size), f"{self.sparsity:.1%}")
+        rows.append(total + ("",) * (columns - len(total)))
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(columns)]
 
         def line(row: tuple[str, ...]) -> str:
             return "  ".join(
@@ -115,7 +150,18 @@ class SparsityReport:
         )
 
 
-def sparsity_report(model: keras.layers.Layer) -> SparsityReport:
+def _pattern_cell(entry: LayerSparsity) -> str:
+    """`2:4 ok`, `2:4 3 bad` (groups over m non-zeros) or `-`."""
+    if entry.m_by_n is None:
+        return "-"
+    m, n = entry.m_by_n
+    bad = entry.m_by_n_violations
+    return f"{m}:{n} ok" if not bad else f"{m}:{n} {bad} bad"
+
+
+def sparsity_report(
+    model: keras.layers.Layer, m_by_n: tuple[int, int] | None = None
+) -> SparsityReport:
     """Reports, per prunable layer, the fraction of its pruned weight that is zero.
 
     Covers every Dense, Conv1D/2D/3D, DepthwiseConv2D and Embedding layer of
@@ -125,8 +171,16 @@ def sparsity_report(model: keras.layers.Layer) -> SparsityReport:
     at the last step taken. Read it outside `fit` (on JAX the variables are synchronised
     at the end of each epoch).
 
+    The M-by-N pattern is checked in every wrapper built with
+    `sparsity_m_by_n`, and, given `m_by_n`, in every Dense and Conv1D/2D/3D
+    kernel (a stripped model's, say): `LayerSparsity.m_by_n_violations` counts
+    the groups with too many non-zero weights, and the table gains an
+    `m:n` column.
+
     Args:
         model: a built Keras model or layer.
+        m_by_n: `(m, n)` to check in every Dense and convolution kernel, such
+            as `(2, 4)`. Defaults to `None`: only wrappers' own patterns.
 
     Returns:
         A `SparsityReport`; `print` it for a table.
@@ -143,20 +197,17 @@ def sparsity_report(model: keras.layers.Layer) -> SparsityReport:
     print(report)
     report.sparsity                         # over all prunable weights
     report["prune_low_magnitude_dense"].sparsity
+    sparsity_report(strip_pruning(pruned), m_by_n=(2, 4)).layers[0].follows_m_by_n
     ```
     """
-    from keras_bettermodels.layers.prune_low_magnitude import (
-        PruneLowMagnitude,
-        prunable_weight_name,
-    )
-
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(
             _validation.invalid_type("model", "a Keras model or layer", model)
         )
     entries = []
     inner_layers = set()
-    layers = model._flatten_layers(include_self=True, recursive=True)
+    m_by_n = check_m_by_n(m_by_n)
+    layers = _compat.flatten_layers(model)
     for layer in layers:
         if isinstance(layer, PruneLowMagnitude):
             inner_layers.add(id(layer.layer))
@@ -178,6 +229,7 @@ def sparsity_report(model: keras.layers.Layer) -> SparsityReport:
                     scheduled_sparsity=(
                         layer.schedule.sparsity_at(step - 1) if step > 0 else None
                     ),
+                    **_pattern(weight, layer.sparsity_m_by_n or m_by_n, layer.layer),
                 )
             )
             continue
@@ -186,8 +238,32 @@ def sparsity_report(model: keras.layers.Layer) -> SparsityReport:
             continue
         weight = getattr(layer, name, None)
         if isinstance(weight, keras.Variable):
-            entries.append(_entry(layer.name, name, weight, pruned=False))
+            entries.append(
+                _entry(
+                    layer.name,
+                    name,
+                    weight,
+                    pruned=False,
+                    **_pattern(weight, m_by_n, layer),
+                )
+            )
     return SparsityReport(entries)
+
+
+def _pattern(
+    weight: keras.Variable, m_by_n: tuple[int, int] | None, layer: Any
+) -> dict[str, Any]:
+    """The M-by-N fields of a `LayerSparsity`: empty unless the pattern applies."""
+    if (
+        m_by_n is None
+        or not isinstance(layer, M_BY_N_LAYERS)
+        or int(weight.shape[-2]) % m_by_n[1]
+    ):
+        return {}
+    return {
+        "m_by_n": m_by_n,
+        "m_by_n_violations": m_by_n_violations(weight, *m_by_n),
+    }
 
 
 def _entry(

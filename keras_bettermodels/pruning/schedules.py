@@ -13,6 +13,7 @@ and `PolynomialDecay`: masks are updated at steps `begin_step`,
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -22,7 +23,9 @@ from keras import ops
 
 from keras_bettermodels import _validation
 
-__all__ = ["ConstantSparsity", "PolynomialDecay", "PruningSchedule"]
+__all__ = ["ConstantSparsity", "PolynomialDecay", "PruningSchedule", "resolve_schedule"]
+
+logger = logging.getLogger(__name__)
 
 _SPARSITY = "a number in [0, 1)"
 _HOST_TABLE_STEPS = 4096
@@ -171,7 +174,18 @@ class PruningSchedule:
                     if should.shape != steps.shape:
                         raise ValueError("not element-wise")
                     sparsity = np.broadcast_to(sparsity, steps.shape)
-                except Exception:  # not element-wise: one step at a time
+                except Exception as error:  # any error: read one step at a time
+                    # A custom schedule may branch on the step (`ops.cond`, an
+                    # `if`), which fails on a vector in a backend's own way. Say
+                    # so, and read the schedule one step at a time, which
+                    # raises again if the schedule itself is broken.
+                    logger.debug(
+                        "%r does not work on a vector of steps (%s: %s); reading "
+                        "it one step at a time.",
+                        self,
+                        type(error).__name__,
+                        error,
+                    )
                     should, sparsity = self(step)
                     return (
                         bool(ops.convert_to_numpy(should)),
@@ -376,3 +390,49 @@ class PolynomialDecay(PruningSchedule):
             "power": self.power,
             "frequency": self.frequency,
         }
+
+
+def resolve_schedule(schedule: Any, pruning_schedule: Any) -> PruningSchedule:
+    """The one schedule given as `schedule` or as tfmot's `pruning_schedule`.
+
+    Args:
+        schedule: this package's name for the argument.
+        pruning_schedule: TensorFlow Model Optimization's name for it.
+
+    Returns:
+        The `PruningSchedule` given.
+
+    Raises:
+        ValueError: if both or neither are given.
+        TypeError: if the one given is not a `PruningSchedule`.
+    """
+    if schedule is not None and pruning_schedule is not None:
+        raise ValueError(
+            _validation.invalid_value(
+                "pruning_schedule",
+                "None when `schedule` is given (they are two names for one argument)",
+                pruning_schedule,
+                "Pass the schedule once, as `schedule=` or `pruning_schedule=`.",
+            )
+        )
+    name = "schedule" if pruning_schedule is None else "pruning_schedule"
+    value = schedule if pruning_schedule is None else pruning_schedule
+    if value is None:
+        raise ValueError(
+            _validation.invalid_value(
+                "schedule",
+                "a PruningSchedule, given as `schedule=` or `pruning_schedule=`",
+                None,
+                "For example: schedule=ConstantSparsity(0.8, begin_step=0).",
+            )
+        )
+    if not isinstance(value, PruningSchedule):
+        raise TypeError(
+            _validation.invalid_type(
+                name,
+                "a keras_bettermodels.pruning.PruningSchedule, such as "
+                "ConstantSparsity(0.8, begin_step=0)",
+                value,
+            )
+        )
+    return value

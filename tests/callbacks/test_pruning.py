@@ -178,3 +178,108 @@ def test_pruning_works_under_tf_distribute_mirrored_strategy():
         "zeros",
         "True",
     ]
+
+
+def test_training_that_ends_before_end_step_says_how_far_it_got():
+    keras.utils.set_random_seed(5)
+    x, y = data()
+    schedule = PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100, frequency=2)
+    model = _pruned_model(schedule)
+    with pytest.warns(UserWarning, match="end_step") as caught:
+        model.fit(
+            x, y, batch_size=16, epochs=2, verbose=0, callbacks=[UpdatePruningMasks()]
+        )
+    (message,) = [str(w.message) for w in caught if "end_step" in str(w.message)]
+    reached = float(np.mean(numpy(model.layers[0].pruning_mask) == 0))
+    assert f"{reached:.1%} sparsity of the 80.0% targeted" in message
+    assert "8 steps run, end_step=100" in message
+    assert model.layers[0].name in message
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        PolynomialDecay(0.0, 0.8, begin_step=0, end_step=6, frequency=2),
+        ConstantSparsity(0.5, begin_step=0, frequency=2),  # end_step=-1
+        ConstantSparsity(0.5, begin_step=0, end_step=100, frequency=2),  # reached
+    ],
+    ids=repr,
+)
+def test_no_warning_when_the_target_was_reached(schedule):
+    import warnings
+
+    keras.utils.set_random_seed(6)
+    x, y = data()
+    model = _pruned_model(schedule)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="UpdatePruningMasks")
+        model.fit(
+            x, y, batch_size=16, epochs=2, verbose=0, callbacks=[UpdatePruningMasks()]
+        )
+
+
+def test_update_pruning_step_is_tfmot_s_name_for_the_callback():
+    import keras_bettermodels
+    from keras_bettermodels import callbacks
+
+    assert callbacks.UpdatePruningStep is UpdatePruningMasks
+    assert keras_bettermodels.UpdatePruningStep is UpdatePruningMasks
+    assert keras_bettermodels.PruningSummaries is callbacks.PruningSummaries
+
+
+def _scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0}).Reload()
+    return {
+        tag: [
+            (event.step, float(np.asarray(event.tensor_proto.float_val)[0]))
+            for event in events.Tensors(tag)
+        ]
+        for tag in events.Tags()["tensors"]
+    }
+
+
+def test_pruning_summaries_write_each_layer_s_sparsity_per_epoch(tmp_path):
+    from keras_bettermodels.callbacks import PruningSummaries
+
+    keras.utils.set_random_seed(7)
+    x, y = data()
+    schedule = PolynomialDecay(0.0, 0.5, begin_step=0, end_step=4, frequency=4)
+    model = _pruned_model(schedule)
+    log_dir = tmp_path / "pruning"
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[UpdatePruningMasks(), PruningSummaries(log_dir)],
+    )
+    name = model.layers[0].name
+    scalars = _scalars(log_dir)
+    assert list(scalars) == [f"{name}/sparsity"]
+    (step_1, first), (step_2, second) = scalars[f"{name}/sparsity"]
+    assert (step_1, step_2) == (4, 8)
+    # Updated at steps 0 (0 %) and 4 (50 %): after epoch 1 the mask is empty.
+    assert first == 0.0
+    assert second == pytest.approx(0.5)
+
+
+def test_pruning_summaries_every_n_batches_and_bad_arguments(tmp_path):
+    from keras_bettermodels.callbacks import PruningSummaries
+
+    x, y = data()
+    model = _pruned_model()
+    callback = PruningSummaries(tmp_path, update_freq=2)
+    model.fit(
+        x, y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks(), callback]
+    )
+    steps = [step for step, _ in next(iter(_scalars(tmp_path).values()))]
+    assert steps == [2, 4]
+    with pytest.raises(ValueError, match="`update_freq`"):
+        PruningSummaries(tmp_path, update_freq=0)
+    with pytest.raises(TypeError, match="`log_dir`"):
+        PruningSummaries(3)

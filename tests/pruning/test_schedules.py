@@ -227,3 +227,30 @@ def test_a_schedule_that_is_not_element_wise_is_read_step_by_step():
     schedule = Branching()
     assert schedule._on_host(3) == (False, pytest.approx(0.4))
     assert schedule._on_host(15) == (True, pytest.approx(0.8))
+
+
+def test_falling_back_to_one_step_at_a_time_is_logged(caplog):
+    class Branching(PruningSchedule):
+        def __call__(self, step):
+            sparsity = ops.cond(ops.greater_equal(step, 10), lambda: 0.8, lambda: 0.4)
+            return ops.equal(ops.mod(step, 5), 0), ops.cast(sparsity, "float32")
+
+        def get_config(self):
+            return {}
+
+    with caplog.at_level("DEBUG", logger="keras_bettermodels.pruning.schedules"):
+        assert Branching()._on_host(15) == (True, pytest.approx(0.8))
+    assert "Branching() does not work on a vector of steps" in caplog.text
+    assert "one step at a time" in caplog.text
+
+
+def test_a_broken_schedule_still_raises_its_own_error():
+    class Broken(PruningSchedule):
+        def __call__(self, step):
+            raise ZeroDivisionError("planted")
+
+        def get_config(self):
+            return {}
+
+    with pytest.raises(ZeroDivisionError, match="planted"):
+        Broken()._on_host(0)

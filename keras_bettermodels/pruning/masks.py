@@ -1,0 +1,126 @@
+"""Pruning masks: which weights to keep, computed with `keras.ops`.
+
+Three patterns, as in TensorFlow Model Optimization:
+
+- unstructured (`magnitude_mask`): the weights of largest magnitude, anywhere;
+- blocks (`block_mask`): a 2-D weight cut into `(rows, cols)` blocks, each kept
+  or pruned whole, by its mean magnitude;
+- M by N (`m_by_n_mask`): in every group of N consecutive weights along the
+  input axis, the M largest are kept (2:4 runs on the sparse Tensor Cores of
+  Ampere and newer NVIDIA GPUs).
+
+Every function runs inside a compiled training step on every backend.
+`m_by_n_violations` checks a weight after training, in NumPy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+__all__ = ["block_mask", "m_by_n_mask", "m_by_n_violations", "magnitude_mask"]
+
+
+def magnitude_mask(weights: Any, sparsity: Any) -> Any:
+    """The mask that zeroes the `sparsity` fraction of `weights` smallest in magnitude.
+
+    As in TensorFlow Model Optimization: the `max(round(n * (1 - sparsity)), 1)`
+    weights of largest magnitude are kept (weights tied with the smallest kept
+    one are kept too). Works on tensors inside a compiled step.
+
+    Args:
+        weights: a float tensor.
+        sparsity: a float scalar (tensor) in [0, 1).
+
+    Returns:
+        A tensor of `weights`' shape and dtype, 1 where a weight is kept and 0
+        where it is pruned.
+    """
+    magnitudes = ops.abs(weights)
+    size = int(np.prod(weights.shape))
+    keep = ops.round(ops.multiply(float(size), ops.subtract(1.0, sparsity)))
+    keep = ops.maximum(ops.cast(keep, "int32"), 1)
+    ascending = ops.sort(ops.reshape(magnitudes, (-1,)))
+    threshold = ops.take(ascending, ops.reshape(ops.subtract(size, keep), (1,)))
+    threshold = ops.reshape(threshold, ())
+    return ops.cast(ops.greater_equal(magnitudes, threshold), weights.dtype)
+
+
+def block_mask(weights: Any, sparsity: Any, block_size: tuple[int, int]) -> Any:
+    """The mask that prunes whole `(rows, cols)` blocks of a 2-D weight.
+
+    Each block is scored by the mean magnitude of its weights (TensorFlow Model
+    Optimization's default `"AVG"` pooling); the `sparsity` fraction of blocks
+    with the smallest scores is pruned, as `magnitude_mask` does for single
+    weights. A weight whose shape is not a multiple of the block size is padded
+    with zeros to score the blocks at its edges.
+
+    Args:
+        weights: a 2-D float tensor.
+        sparsity: a float scalar (tensor) in [0, 1).
+        block_size: `(rows, cols)`.
+
+    Returns:
+        A tensor of `weights`' shape and dtype, 1 where a weight is kept.
+    """
+    rows, cols = (int(d) for d in weights.shape)
+    block_rows, block_cols = block_size
+    padded_rows = -(-rows // block_rows) * block_rows
+    padded_cols = -(-cols // block_cols) * block_cols
+    magnitudes = ops.abs(weights)
+    if (padded_rows, padded_cols) != (rows, cols):
+        magnitudes = ops.pad(
+            magnitudes, ((0, padded_rows - rows), (0, padded_cols - cols))
+        )
+    grid = (padded_rows // block_rows, padded_cols // block_cols)
+    blocks = ops.reshape(magnitudes, (grid[0], block_rows, grid[1], block_cols))
+    scores = ops.mean(blocks, axis=(1, 3))
+    kept = magnitude_mask(scores, sparsity)
+    kept = ops.repeat(ops.repeat(kept, block_rows, axis=0), block_cols, axis=1)
+    return ops.cast(kept[:rows, :cols], weights.dtype)
+
+
+def m_by_n_mask(weights: Any, m: int, n: int, axis: int = -2) -> Any:
+    """The mask that keeps the `m` largest of every `n` consecutive weights on `axis`.
+
+    Along `axis` (the input axis of a kernel: `-2` for Dense and convolution
+    kernels), the weights are cut into groups of `n` consecutive ones; in each
+    group exactly `m` are kept, those of largest magnitude (the first ones on
+    a tie).
+
+    Args:
+        weights: a float tensor whose size along `axis` is a multiple of `n`.
+        m: how many weights each group keeps.
+        n: the size of a group.
+        axis: the axis the groups run along. Defaults to `-2`.
+
+    Returns:
+        A tensor of `weights`' shape and dtype, 1 where a weight is kept.
+    """
+    magnitudes = ops.moveaxis(ops.abs(weights), axis, -1)
+    moved_shape = tuple(int(d) for d in magnitudes.shape)
+    groups = ops.reshape(magnitudes, (-1, n))
+    _, indices = ops.top_k(groups, m, sorted=False)
+    kept = ops.sum(ops.one_hot(indices, n, dtype=weights.dtype), axis=-2)
+    kept = ops.reshape(kept, moved_shape)
+    return ops.moveaxis(kept, -1, axis)
+
+
+def m_by_n_violations(weights: Any, m: int, n: int, axis: int = -2) -> int:
+    """How many groups of `n` consecutive weights along `axis` have over `m` non-zeros.
+
+    Args:
+        weights: a weight (tensor or array) whose size along `axis` is a
+            multiple of `n`.
+        m: the most non-zero weights a group may have.
+        n: the size of a group.
+        axis: the axis the groups run along. Defaults to `-2`.
+
+    Returns:
+        The number of groups that break the M-by-N pattern; 0 when it holds.
+    """
+    values = np.moveaxis(np.asarray(ops.convert_to_numpy(weights)), axis, -1)
+    groups = values.reshape(-1, n)
+    return int(np.count_nonzero(np.count_nonzero(groups, axis=-1) > m))
