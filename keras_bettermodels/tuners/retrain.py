@@ -725,12 +725,12 @@ def _describe_source(source: str, how: str) -> str:
 
 
 def _logs_itself(callback: Any) -> bool:
-    """Whether `callback` is one of ours with a `log_dir` to write to."""
-    module = type(callback).__module__ or ""
-    return (
-        module.split(".")[0] == "keras_bettermodels"
-        and getattr(callback, "log_dir", None) is not None
+    """Whether `callback` is one of ours (or a subclass) with a `log_dir`."""
+    ours = any(
+        (klass.__module__ or "").split(".")[0] == "keras_bettermodels"
+        for klass in type(callback).__mro__
     )
+    return ours and getattr(callback, "log_dir", None) is not None
 
 
 def _retrain_tensorboard_dirs(callbacks: list[Any]) -> None:
