@@ -1,10 +1,12 @@
 """Retraining on the full data vs `get_best_models()`, and distributed throughput.
 
-Part 1, accuracy. For each of 5 seeds, on scikit-learn's digits (10 classes,
-1797 images) and breast cancer (2 classes, 569 samples) data sets, both shipped
-with scikit-learn: split 60 % training / 20 % validation / 20 % test, run
-`keras_bettermodels.tuners.RandomSearch` on the training and validation splits,
-and measure on the test split, which neither the search nor the retrain saw,
+Part 1, accuracy. For each tuner (`RandomSearch`, `Hyperband`,
+`BayesianOptimization`, `GridSearch` from `keras_bettermodels.tuners`), each of
+5 seeds, and scikit-learn's digits (10 classes, 1797 images) and breast cancer
+(2 classes, 569 samples) data sets, both shipped with scikit-learn: split 60 %
+training / 20 % validation / 20 % test, run the tuner on the training and
+validation splits, and measure on the test split, which neither the search nor
+the retrain saw,
 
     (a) `tuner.get_best_models()[0]`: the search's best model, trained on the
         training split only (keras-tuner's shortcut);
@@ -25,7 +27,9 @@ Run from the repository root, on any Keras backend:
     python benchmarks/random_search.py
     KERAS_BACKEND=jax python benchmarks/random_search.py
 
-`KBM_QUICK=1` runs 2 seeds and fewer trials and epochs (a smoke test).
+`--quick` (or `KBM_QUICK=1`) runs 2 seeds and fewer trials and epochs (a smoke
+test); `--tuner NAME` (repeatable) picks tuners; `--part accuracy|throughput`
+runs one part.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-QUICK = os.environ.get("KBM_QUICK") == "1"
+QUICK = os.environ.get("KBM_QUICK") == "1" or "--quick" in sys.argv
+TUNERS = ("RandomSearch", "Hyperband", "BayesianOptimization", "GridSearch")
 SEEDS = (0, 1) if QUICK else (0, 1, 2, 3, 4)
 MAX_TRIALS = 2 if QUICK else 6
 EPOCHS = 3 if QUICK else 20
@@ -102,10 +107,21 @@ def make_builder(features: int, classes: int):
     return build
 
 
-def accuracy_run(name: str, seed: int, directory: str) -> tuple[float, float, Any]:
+def tuner_arguments(tuner: str) -> dict[str, Any]:
+    """Each tuner's budget: about `MAX_TRIALS` trials of up to `EPOCHS` epochs."""
+    if tuner == "Hyperband":
+        return {"max_epochs": EPOCHS, "factor": 3}
+    if tuner == "BayesianOptimization":
+        return {"max_trials": MAX_TRIALS, "num_initial_points": 2}
+    return {"max_trials": MAX_TRIALS}
+
+
+def accuracy_run(
+    name: str, seed: int, directory: str, tuner_name: str = "RandomSearch"
+) -> tuple[float, float, Any]:
     import keras
 
-    from keras_bettermodels.tuners import RandomSearch
+    from keras_bettermodels import tuners
 
     data = load(name, seed)
     (x, y), (x_val, y_val), (x_test, y_test) = (
@@ -114,14 +130,14 @@ def accuracy_run(name: str, seed: int, directory: str) -> tuple[float, float, An
         data["test"],
     )
     keras.utils.set_random_seed(seed)
-    tuner = RandomSearch(
+    tuner = getattr(tuners, tuner_name)(
         make_builder(x.shape[1], data["classes"]),
         objective="val_accuracy",
-        max_trials=MAX_TRIALS,
         seed=seed + 1,
         directory=directory,
-        project_name=f"{name}-{seed}",
+        project_name=f"{tuner_name}-{name}-{seed}",
         overwrite=True,
+        **tuner_arguments(tuner_name),
     )
     tuner.search(
         x,
@@ -140,12 +156,18 @@ def accuracy_run(name: str, seed: int, directory: str) -> tuple[float, float, An
     return scores[0], scores[1], tuner.retrain_info
 
 
-def part_accuracy(directory: str) -> None:
+def part_accuracy(directory: str, tuner_names: tuple[str, ...] = TUNERS) -> None:
     print(
         f"Part 1: test accuracy, get_best_models()[0] vs get_retrained_model(); "
-        f"{len(SEEDS)} seeds, {MAX_TRIALS} trials x {EPOCHS} epochs, "
-        "60/20/20 split"
+        f"{len(SEEDS)} seeds, {MAX_TRIALS} trials x {EPOCHS} epochs "
+        f"(Hyperband: max_epochs={EPOCHS}, factor=3), 60/20/20 split"
     )
+    for tuner_name in tuner_names:
+        print(f"\n{tuner_name}")
+        _accuracy_table(directory, tuner_name)
+
+
+def _accuracy_table(directory: str, tuner_name: str) -> None:
     header = (
         f"{'data set':<14}{'seed':>5}{'best model':>12}{'retrained':>11}"
         f"{'difference':>12}  retrain"
@@ -154,7 +176,7 @@ def part_accuracy(directory: str) -> None:
     for name in ("digits", "breast_cancer"):
         differences, bests, retraineds = [], [], []
         for seed in SEEDS:
-            best, retrained, info = accuracy_run(name, seed, directory)
+            best, retrained, info = accuracy_run(name, seed, directory, tuner_name)
             bests.append(best)
             retraineds.append(retrained)
             differences.append(retrained - best)
@@ -300,6 +322,9 @@ def part_throughput(root: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, metavar=("DIRECTORY", "RECORDS"))
+    parser.add_argument("--quick", action="store_true", help="a smoke test")
+    parser.add_argument("--tuner", action="append", choices=TUNERS)
+    parser.add_argument("--part", choices=("accuracy", "throughput"))
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
@@ -312,8 +337,10 @@ def main() -> int:
     warnings.filterwarnings("ignore", message="Skipping variable loading")
     print(f"Keras backend: {keras.backend.backend()}")
     with tempfile.TemporaryDirectory() as root:
-        part_accuracy(root)
-        part_throughput(root)
+        if args.part in (None, "accuracy"):
+            part_accuracy(root, tuple(args.tuner or TUNERS))
+        if args.part in (None, "throughput"):
+            part_throughput(root)
     return 0
 
 

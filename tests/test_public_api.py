@@ -41,7 +41,18 @@ def test_public_surface():
         "strip_pruning",
         "sparsity_report",
     }
-    assert tuners.__all__ == ["RandomSearch", "RetrainInfo"]
+    assert tuners.__all__ == [
+        "BayesianOptimization",
+        "GridSearch",
+        "Hyperband",
+        "RandomSearch",
+        "RetrainInfo",
+        "RetrainOnFullData",
+    ]
+    for name in ("RandomSearch", "Hyperband", "BayesianOptimization", "GridSearch"):
+        assert name in keras_bettermodels.__all__
+        assert getattr(keras_bettermodels, name) is getattr(tuners, name)
+    assert keras_bettermodels.RetrainOnFullData is tuners.RetrainOnFullData
 
     assert {
         "measure_pipeline",

@@ -1,10 +1,24 @@
 """Tuners: keras-tuner's, finished with a retrain on all the data.
 
-`RandomSearch` is a drop-in subclass of `keras_tuner.RandomSearch` that retrains
-the best hyperparameters on training + validation data after the search.
-Importing this package imports keras-tuner, Keras and the Keras backend.
+`RandomSearch`, `Hyperband`, `BayesianOptimization` and `GridSearch` are
+drop-in subclasses of keras-tuner's classes of the same names that retrain
+the best hyperparameters on training + validation data after the search;
+`RetrainOnFullData` is the mixin they share, for a `keras_tuner.Tuner` of
+one's own. Importing this package imports keras-tuner, Keras and the Keras
+backend; `BayesianOptimization` needs scikit-learn and SciPy when it runs.
 """
 
-from keras_bettermodels.tuners.random_search import RandomSearch, RetrainInfo
+from keras_bettermodels.tuners.bayesian import BayesianOptimization
+from keras_bettermodels.tuners.grid_search import GridSearch
+from keras_bettermodels.tuners.hyperband import Hyperband
+from keras_bettermodels.tuners.random_search import RandomSearch
+from keras_bettermodels.tuners.retrain import RetrainInfo, RetrainOnFullData
 
-__all__ = ["RandomSearch", "RetrainInfo"]
+__all__ = [
+    "BayesianOptimization",
+    "GridSearch",
+    "Hyperband",
+    "RandomSearch",
+    "RetrainInfo",
+    "RetrainOnFullData",
+]

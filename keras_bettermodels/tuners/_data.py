@@ -9,6 +9,7 @@ every validation argument removed. Nothing here trains or prints.
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from collections.abc import Sequence
@@ -63,6 +64,8 @@ ARRAYS = "arrays"
 SPLIT = "validation_split"
 DATASET = "dataset"
 TRAINING_ONLY = "training data only"
+
+_logger = logging.getLogger(__name__)
 
 _INFINITE = -1  # tf.data.INFINITE_CARDINALITY
 _RETRAIN_YOURSELF = (
@@ -335,7 +338,8 @@ class _Shapes:
 
         try:
             return repr(keras.tree.map_structure(_shape_of, self.data))
-        except Exception:  # an exotic structure: fall back to its type
+        except (TypeError, ValueError) as error:  # a structure keras.tree rejects
+            _logger.debug("Showing %s by its type: %r", type(self.data), error)
             return f"<{type(self.data).__name__}>"
 
 
@@ -428,7 +432,8 @@ def _is_array_structure(x: Any) -> bool:
         return False
     try:
         leaves = keras.tree.flatten(x)
-    except Exception:
+    except (TypeError, ValueError) as error:  # a structure keras.tree rejects
+        _logger.debug("Not an array structure, %s: %r", type(x), error)
         return False
     return bool(leaves) and all(_is_array(leaf) for leaf in leaves)
 

@@ -78,7 +78,7 @@ def test_tensorboard_tabs_list_one_run_per_trial_and_the_retrain(project) -> Non
             )
 
         board.wait_until(served, 90.0)
-        for tab, plugin in TABS.items():
+        for plugin in TABS.values():
             listing = board.reports(plugin)
             assert all(entry["error"] is None for entry in listing.values()), listing
         with sync_playwright() as playwright:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -263,3 +265,38 @@ class TestCallbacks:
 
     def test_no_callbacks(self):
         assert _data.split_callbacks(None) == ([], [])
+
+
+class TestStructuresKerasTreeRejects:
+    """The two places that fall back when `keras.tree` rejects a structure."""
+
+    @staticmethod
+    def _reject(error: type[Exception]):
+        def flatten(*args, **kwargs):
+            raise error("planted")
+
+        return flatten
+
+    def test_rejected_structure_is_not_arrays_and_is_logged(self, monkeypatch, caplog):
+        monkeypatch.setattr(keras.tree, "flatten", self._reject(TypeError))
+        with caplog.at_level(logging.DEBUG, logger=_data.__name__):
+            assert _data._is_array_structure(np.zeros((2, 2))) is False
+        assert "planted" in caplog.text
+
+    def test_another_failure_in_flatten_is_not_swallowed(self, monkeypatch):
+        monkeypatch.setattr(keras.tree, "flatten", self._reject(RuntimeError))
+        with pytest.raises(RuntimeError, match="planted"):
+            _data._is_array_structure(np.zeros((2, 2)))
+
+    def test_shapes_of_a_rejected_structure_show_its_type_and_are_logged(
+        self, monkeypatch, caplog
+    ):
+        monkeypatch.setattr(keras.tree, "map_structure", self._reject(ValueError))
+        with caplog.at_level(logging.DEBUG, logger=_data.__name__):
+            assert repr(_data._Shapes({"a": 1})) == "<dict>"
+        assert "planted" in caplog.text
+
+    def test_another_failure_in_shapes_is_not_swallowed(self, monkeypatch):
+        monkeypatch.setattr(keras.tree, "map_structure", self._reject(RuntimeError))
+        with pytest.raises(RuntimeError, match="planted"):
+            repr(_data._Shapes({"a": 1}))

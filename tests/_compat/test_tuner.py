@@ -1,0 +1,140 @@
+"""The tuner seam: each keras-tuner internal is still where `_compat.tuner` looks."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+
+import keras
+import keras_tuner
+import pytest
+
+from keras_bettermodels._compat import tuner as kt
+
+
+def _build(hp):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+@pytest.fixture
+def tuner(tmp_path):
+    return keras_tuner.RandomSearch(
+        _build, objective="val_loss", max_trials=1, directory=str(tmp_path)
+    )
+
+
+def test_the_hypermodel_none_message_is_keras_tuners_own():
+    with pytest.raises(ValueError) as theirs:
+        keras_tuner.RandomSearch(hypermodel=None, objective="val_loss")
+    assert str(theirs.value) == kt.HYPERMODEL_NONE_MESSAGE
+
+
+def test_check_hypermodel_raises_where_keras_tuner_does():
+    class Mixin:
+        def run_trial(self, *args, **kwargs):
+            return super().run_trial(*args, **kwargs)  # type: ignore[misc]
+
+    class Plain(Mixin, keras_tuner.RandomSearch):
+        pass
+
+    class OwnTrial(Mixin, keras_tuner.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            return 1.0
+
+    with pytest.raises(ValueError, match="Received `hypermodel=None`"):
+        kt.check_hypermodel(Plain, Mixin, None)
+    kt.check_hypermodel(OwnTrial, Mixin, None)
+    kt.check_hypermodel(Plain, Mixin, _build)
+    # keras-tuner's Hyperband overrides run_trial: keras-tuner accepts None there.
+    kt.check_hypermodel(keras_tuner.Hyperband, Mixin, None)
+
+
+def test_try_build_builds_and_applies_the_tuner_overrides(tmp_path):
+    tuner = keras_tuner.RandomSearch(
+        _build,
+        objective="val_loss",
+        max_trials=1,
+        directory=str(tmp_path),
+        loss="mae",
+    )
+    model = kt.try_build(tuner, keras_tuner.HyperParameters())
+    assert isinstance(model, keras.Model)
+    assert model.loss == "mae"
+
+
+def test_deepcopy_callbacks_copies_and_raises_keras_tuners_error(tuner):
+    callback = keras.callbacks.Callback()
+    copied = kt.deepcopy_callbacks(tuner, [callback])
+    assert len(copied) == 1 and copied[0] is not callback
+
+    class Uncopyable(keras.callbacks.Callback):
+        def __deepcopy__(self, memo):
+            raise TypeError("cannot pickle 'Graph' object")
+
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="deep-copyable"):
+        kt.deepcopy_callbacks(tuner, [Uncopyable()])
+
+
+def test_is_chief_oracle_reads_keras_tuners_variables(monkeypatch):
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    assert kt.is_chief_oracle() is False
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert kt.is_chief_oracle() is True
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    assert kt.is_chief_oracle() is False
+
+
+def test_json_and_exists_round_trip(tmp_path):
+    path = os.path.join(tmp_path, "a.json")
+    assert not kt.exists(path)
+    kt.save_json(path, {"a": [1, 2]})
+    assert kt.exists(path)
+    assert kt.load_json(path) == {"a": [1, 2]}
+
+
+def test_chief_may_exit_when_no_trial_runs_and_no_worker_waits(tuner):
+    oracle = copy.copy(tuner.oracle)
+    oracle.ongoing_trials, oracle.tuner_ids = {}, set()
+    assert kt.chief_may_exit(oracle) is True
+    oracle.tuner_ids = {"tuner0"}
+    assert kt.chief_may_exit(oracle) is False
+
+
+def test_the_oracle_server_starts_and_stops(tuner, monkeypatch):
+    pytest.importorskip("grpc")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "0")
+    server, servicer = kt.start_oracle_server(tuner.oracle)
+    try:
+        assert servicer.stop_triggered is False
+    finally:
+        server.stop(grace=0)
+
+
+def test_the_tensorboard_hook_is_called_per_execution_with_these_arguments():
+    assert kt.tensorboard_hook_parameters() == [
+        "self",
+        "callbacks",
+        "trial",
+        "execution",
+    ]
+    source = inspect.getsource(keras_tuner.Tuner.run_trial)
+    assert f"self.{kt.TENSORBOARD_DIR_HOOK}(callbacks, trial, execution)" in source
+    assert "self._deepcopy_callbacks(" in source
+
+
+def test_effective_run_trial_skips_the_given_class():
+    class Mixin:
+        def run_trial(self):
+            pass
+
+    class Tuner(Mixin, keras_tuner.RandomSearch):
+        pass
+
+    assert kt.effective_run_trial(Tuner, Mixin) is vars(keras_tuner.Tuner)["run_trial"]
+    assert kt.effective_run_trial(Tuner, object) is vars(Mixin)["run_trial"]
