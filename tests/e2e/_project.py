@@ -72,6 +72,8 @@ def main(out: Path) -> None:
     keras.utils.set_random_seed(0)
     x, y, xv, yv = _data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).cache()
+    # Validation as a dataset of the same spec, so the retrain can append it.
+    validation = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(BATCH_SIZE)
     base = out / backend
 
     model = _build()
@@ -79,7 +81,7 @@ def main(out: Path) -> None:
     model.fit(
         dataset,
         epochs=EPOCHS,
-        validation_data=(xv, yv),
+        validation_data=validation,
         callbacks=fit_callbacks,
         verbose=0,
     )
@@ -96,7 +98,7 @@ def main(out: Path) -> None:
     tuner.search(
         dataset,
         epochs=EPOCHS,
-        validation_data=(xv, yv),
+        validation_data=validation,
         callbacks=search_callbacks,
         verbose=0,
     )
