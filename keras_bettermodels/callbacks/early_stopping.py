@@ -1,61 +1,39 @@
-"""EarlyStopping: Keras' callback plus Prechelt's GL / PQ / UP criteria."""
+"""EarlyStopping: Keras' callback plus Prechelt's GL / PQ / UP criteria.
+
+The callback feeds `keras_bettermodels.stopping.decide` and acts on its answer;
+the decision, in its documented order, lives there.
+"""
 
 from __future__ import annotations
 
-import math
+import numbers
 import os
 import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_bettermodels import _validation, criteria
+from keras_bettermodels import _validation, criteria, stopping
+from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
+from keras_bettermodels.stopping import StoppingReason
 
 __all__ = ["EarlyStopping", "StoppingReason"]
 
 
-class StoppingReason(str):
-    """Why training stopped: a sentence that also carries its parts.
-
-    It is a `str` (`print(cb.stopping_reason)`, `"GL" in cb.stopping_reason`)
-    with attributes for code that wants the parts.
-
-    Attributes:
-        criterion: the rule that fired: a criterion as written (`"GL(5)"`), or
-            `"patience"`, `"check_finite"`, `"stopping_threshold"`,
-            `"divergence_threshold"`.
-        value: the quantity the rule compared (GL(t), PQ(t), the monitored
-            value, ...), or `None` for a combination of criteria.
-        epoch: the 0-based epoch after which training stopped, as
-            `EarlyStopping.stopped_epoch`.
-    """
-
-    criterion: str
-    value: float | None
-    epoch: int
-
-    def __new__(
-        cls, message: str, *, criterion: str, value: float | None, epoch: int
-    ) -> StoppingReason:
-        reason = super().__new__(cls, message)
-        reason.criterion = criterion
-        reason.value = value
-        reason.epoch = epoch
-        return reason
-
-    def __reduce__(self) -> Any:  # keeps the attributes through copy and pickle
-        return (
-            _make_reason,
-            (str(self), self.criterion, self.value, self.epoch),
-        )
-
-
-def _make_reason(
-    message: str, criterion: str, value: float | None, epoch: int
-) -> StoppingReason:
-    return StoppingReason(message, criterion=criterion, value=value, epoch=epoch)
+def _number(value: Any) -> float | None:
+    """A logged value as a float, if it is one number (0-d or one element)."""
+    if value is None or isinstance(value, numbers.Real):
+        return None if value is None else float(value)
+    try:
+        array = np.asarray(value)
+    except (TypeError, RuntimeError):  # a tensor on an accelerator
+        array = np.asarray(ops.convert_to_numpy(value))
+    if array.size != 1 or array.dtype.kind not in "biuf":
+        return None  # Keras' comparison decides, and raises, at its moment.
+    return float(array.reshape(()))
 
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
@@ -209,8 +187,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._check_criterion_arguments(patience, baseline)
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
-        self._val_errors: list[float] = []
-        self._train_errors: list[float] = []
+        self._state = stopping.State()
 
     def _check_criterion_arguments(self, patience: int, baseline: float | None) -> None:
         if patience != 0:
@@ -249,158 +226,90 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self.stopping_reason = None
         self.criterion_history = []
-        self._val_errors = []
-        self._train_errors = []
+        self._state = stopping.State()
 
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
         return self._logged(self.monitor, logs)
 
     def _logged(self, name: str, logs: dict[str, Any] | None) -> Any:
-        logs = logs or {}
-        value = logs.get(name)
+        value = (logs or {}).get(name)
         if value is None:
-            message = (
-                f"Early stopping conditioned on metric `{name}` which is not "
-                f"available. Available metrics are: {', '.join(logs) or 'none'}."
-            )
+            message = f"Early stopping conditioned on metric `{name}` which is not "
+            message += f"available. {_available(logs)}"
             if self.strict:
                 raise ValueError(message)
             warnings.warn(message, stacklevel=3)
         return value
 
+    def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
+        try:
+            _compat_callbacks.set_monitor_op(self)  # Keras' own inference, exactly
+        except ValueError as error:
+            raise ValueError(f"{error} {_available(logs)}") from None
+        if self.criterion is not None and self.monitor_op is not ops.less:
+            raise ValueError(self._max_mode_message())
+
+    def _improves(self, value: Any, reference: Any) -> bool:
+        """Keras' `_is_improvement` on the values as logged (its dtypes, its errors)."""
+        return bool(self.monitor_op(value - self.min_delta, reference))
+
+    def _rules(self) -> stopping.Rules:
+        strip = self.criterion.strip_length if self.criterion is not None else None
+        return stopping.Rules(
+            minimize=self.monitor_op is ops.less,
+            min_delta=abs(self.min_delta),
+            patience=self.patience,
+            baseline=self.baseline,
+            start_from_epoch=self.start_from_epoch,
+            criterion=self.criterion,
+            stopping_threshold=self.stopping_threshold,
+            divergence_threshold=self.divergence_threshold,
+            check_finite=self.check_finite,
+            strip_length=strip or criteria.DEFAULT_STRIP_LENGTH,
+            is_improvement=self._improves,
+        )
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        # A missing monitor is reported by name first: Keras would instead say
-        # it cannot tell the direction of a metric it has never seen.
-        current = self.get_monitor_value(logs)
-        if current is None:
-            return
         if self.monitor_op is None:
-            self._set_monitor_op()
-            if self.criterion is not None and not self._minimizes():
-                raise ValueError(self._max_mode_message())
-        if self.check_finite and not math.isfinite(float(current)):
-            self._stop(
-                epoch,
-                "check_finite",
-                float(current),
-                f"`{self.monitor}` is {float(current)}, not finite",
-            )
-            return
-        if epoch < self.start_from_epoch:
-            return
-        improved = self._track_best(epoch, current)
-        self._record(epoch, float(current), logs)
-        reason = self._threshold_reason(float(current))
-        if reason is None and not improved:
-            reason = self._rule_reason(epoch)
-        if reason is not None:
-            self._stop(epoch, *reason)
-
-    def _minimizes(self) -> bool:
-        return self.monitor_op is ops.less
-
-    def _track_best(self, epoch: int, current: Any) -> bool:
-        """Keras' own bookkeeping of `best`, `best_weights` and `wait`."""
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
-            self.best_epoch = epoch
-        self.wait += 1
-        if not self._is_improvement(current, self.best):
-            return False
-        self.best = current
-        self.best_epoch = epoch
-        if self.restore_best_weights:
-            self.best_weights = self.model.get_weights()
-        if self.baseline is None or self._is_improvement(current, self.baseline):
-            self.wait = 0
-        return True
-
-    def _record(self, epoch: int, current: float, logs: dict[str, Any] | None) -> None:
-        self._val_errors.append(current)
+            self._infer_mode(logs)  # at the first epoch end, as Keras does
+        value = self.get_monitor_value(logs)
+        train_error = _number((logs or {}).get(self.training_monitor))
         needs_train = self.criterion is not None and self.criterion.needs_train_errors
-        train_error = (logs or {}).get(self.training_monitor)
-        if train_error is not None:
-            self._train_errors.append(float(train_error))
-        elif needs_train:
+        if needs_train and train_error is None and value is not None:
             raise ValueError(
                 f"{self.criterion!r} reads the training error "
                 f"`{self.training_monitor}`, which is not in the logs. "
                 f"Received: training_monitor={self.training_monitor!r}. "
-                f"Available metrics are: {', '.join(logs or {}) or 'none'}."
+                f"{_available(logs)}"
             )
-        if self.criterion is None and not self._minimizes():
-            return  # Prechelt's measures are defined for errors only.
-        strip_length = (
-            self.criterion.strip_length if self.criterion is not None else None
-        ) or criteria.DEFAULT_STRIP_LENGTH
-        try:
-            values = criteria.measures(
-                self._val_errors, self._train_errors or None, strip_length
-            )
-        except ValueError:
-            if self.criterion is not None:
-                raise
-            # Without a criterion the measures are extras: a negative loss has none.
-            return
-        self.criterion_history.append({"epoch": epoch, **values})
-        if self.log_dir is not None:
-            from keras_bettermodels.tensorboard import summary
-
-            summary.write_scalars(
-                self.log_dir,
-                epoch,
-                {
-                    f"early_stopping/{name}": values[name]
-                    for name in ("GL", "P_k", "PQ")
-                },
-            )
-
-    def _threshold_reason(self, current: float) -> tuple[str, float | None, str] | None:
-        better = (lambda a, b: a < b) if self._minimizes() else (lambda a, b: a > b)
-        name = f"`{self.monitor}`={current:.4g}"
-        if self.stopping_threshold is not None and better(
-            current, self.stopping_threshold
-        ):
-            return (
-                "stopping_threshold",
-                current,
-                f"{name} reached stopping_threshold={self.stopping_threshold:g}",
-            )
-        if self.divergence_threshold is not None and better(
-            self.divergence_threshold, current
-        ):
-            return (
-                "divergence_threshold",
-                current,
-                f"{name} crossed divergence_threshold={self.divergence_threshold:g}",
-            )
-        return None
-
-    def _rule_reason(self, epoch: int) -> tuple[str, float | None, str] | None:
-        if self.criterion is None:
-            # Keras' patience rule, exactly.
-            if self.wait >= self.patience and epoch > 0:
-                return (
-                    "patience",
-                    float(self.wait),
-                    f"no improvement in `{self.monitor}` for {self.wait} epochs "
-                    f"(patience={self.patience})",
-                )
-            return None
-        firing = self.criterion.evaluate(self._val_errors, self._train_errors or None)
-        if firing is None:
-            return None
-        return firing.criterion, firing.value, firing.detail
-
-    def _stop(self, epoch: int, rule: str, value: float | None, detail: str) -> None:
-        self.stopped_epoch = epoch
-        self.model.stop_training = True
-        self.stopping_reason = StoppingReason(
-            f"Epoch {epoch + 1}: early stopping by {rule}: {detail}.",
-            criterion=rule,
-            value=value,
-            epoch=epoch,
+        decision = stopping.decide(
+            self._state,
+            epoch,
+            value,
+            rules=self._rules(),
+            number=_number(value),
+            train_error=train_error,
+            monitor=self.monitor,
         )
+        self._act(epoch, decision)
+
+    def _act(self, epoch: int, decision: stopping.Decision) -> None:
+        self._state = state = decision.state
+        self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
+        if decision.improved and self.restore_best_weights:
+            self.best_weights = self.model.get_weights()
+        if decision.measures is not None:
+            self.criterion_history.append({"epoch": epoch, **decision.measures})
+            if self.log_dir is not None:
+                from keras_bettermodels.tensorboard import summary
+
+                names = ("GL", "P_k", "PQ")
+                scalars = {f"early_stopping/{n}": decision.measures[n] for n in names}
+                summary.write_scalars(self.log_dir, epoch, scalars)
+        if decision.reason is not None:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            self.stopping_reason = decision.reason
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopping_reason is not None and self.verbose > 0:
@@ -412,3 +321,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
+
+
+def _available(logs: dict[str, Any] | None) -> str:
+    return f"Available metrics are: {', '.join(logs or {}) or 'none'}."
