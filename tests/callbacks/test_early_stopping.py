@@ -48,6 +48,9 @@ SEQUENCES = {
     "plateau": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
     "noisy": [0.9, 0.7, 0.75, 0.6, 0.65, 0.66, 0.55, 0.58, 0.6, 0.61, 0.62],
     "keeps_falling": [1.0, 0.9, 0.8, 0.7, 0.6],
+    # With min_delta=0.05, 0.35 improves on 0.4 in float64 but not in float32,
+    # which Keras compares in: the comparison has to be Keras' own.
+    "float32_ties": [0.4, 0.35, 0.34, 0.29, 0.3, 0.31, 0.24],
 }
 KERAS_ARGUMENTS = [
     {},
@@ -58,6 +61,13 @@ KERAS_ARGUMENTS = [
     {"patience": 2, "baseline": 0.6, "restore_best_weights": True},
     {"patience": 1, "start_from_epoch": 3, "restore_best_weights": True},
     {"patience": 2, "mode": "min"},
+    {"patience": 1, "min_delta": 0.05},
+    {"patience": 1, "min_delta": -0.05, "restore_best_weights": True},  # sign
+    {"patience": 1, "baseline": 0.75},
+    {"patience": 3, "baseline": 0.4, "restore_best_weights": True},  # never beaten
+    {"start_from_epoch": 2},
+    {"patience": 2, "start_from_epoch": 2, "restore_best_weights": True},
+    {"patience": 1, "start_from_epoch": 20, "restore_best_weights": True},
 ]
 
 
@@ -85,6 +95,148 @@ def test_max_mode_matches_keras_too(sequence):
         theirs, scores, monitor="val_accuracy"
     )
     assert (ours.stopped_epoch, ours.best) == (theirs.stopped_epoch, theirs.best)
+
+
+MAX_ARGUMENTS = [
+    {"mode": "max"},
+    {"mode": "max", "patience": 1, "min_delta": 0.05},
+    {"mode": "max", "patience": 1, "min_delta": -0.05, "baseline": 0.3},
+    {"mode": "max", "patience": 2, "start_from_epoch": 2, "restore_best_weights": True},
+]
+
+
+@pytest.mark.parametrize("arguments", MAX_ARGUMENTS, ids=str)
+@pytest.mark.parametrize("sequence", list(SEQUENCES), ids=str)
+def test_max_mode_arguments_match_keras(arguments, sequence):
+    scores = [1 - v for v in SEQUENCES[sequence]]
+    ours, theirs = _pair(monitor="val_f1", **arguments)
+    assert _play(ours, scores, "val_f1") == _play(theirs, scores, "val_f1")
+
+
+def _pair(**arguments):
+    return EarlyStopping(**arguments), keras.callbacks.EarlyStopping(**arguments)
+
+
+def _as_numbers(value):
+    return np.asarray(keras.ops.convert_to_numpy(value), "float64").tolist()
+
+
+def _play(callback, values, monitor="val_loss", model=None):
+    """Drives `callback` like `_drive`; returns everything Keras' callback exposes.
+
+    An exception is part of the outcome: its type and the epoch it came at.
+    """
+    model = model or _tiny_model()
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        model.set_weights(
+            [np.full(w.shape, epoch, "float32") for w in model.get_weights()]
+        )
+        try:
+            callback.on_epoch_end(epoch, {monitor: value})
+        except Exception as error:  # the outcome compared with Keras'
+            return ("raised", type(error), epoch)
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    best = None if callback.best is None else _as_numbers(callback.best)
+    return (
+        epoch,
+        float(model.get_weights()[0].flat[0]),
+        callback.stopped_epoch,
+        best,
+        callback.best_epoch,
+        callback.wait,
+    )
+
+
+VALUE_TYPES = {
+    "python_float": float,
+    "numpy_scalar": np.float32,
+    "numpy_0d": lambda v: np.array(v, "float32"),
+    "numpy_shape_1": lambda v: np.array([v], "float32"),  # keras.metrics.F1Score
+    "tensor_0d": lambda v: keras.ops.convert_to_tensor(v, "float32"),
+    "tensor_shape_1": lambda v: keras.ops.convert_to_tensor([v], "float32"),
+}
+
+
+@pytest.mark.parametrize("arguments", KERAS_ARGUMENTS[1:7:2], ids=str)
+@pytest.mark.parametrize("value_type", list(VALUE_TYPES), ids=str)
+@pytest.mark.parametrize("sequence", ["falls_then_rises", "noisy"], ids=str)
+def test_every_value_keras_accepts_is_accepted_the_same(
+    arguments, value_type, sequence
+):
+    values = [VALUE_TYPES[value_type](v) for v in SEQUENCES[sequence]]
+    ours, theirs = _pair(**arguments)
+    outcome = _play(ours, values)
+    assert outcome[0] != "raised"
+    assert outcome == _play(theirs, values)
+
+
+REJECTED = {
+    "numpy_vector": lambda v: np.array([v, v / 2], "float32"),  # F1Score per class
+    "tensor_vector": lambda v: keras.ops.convert_to_tensor([v, v / 2], "float32"),
+    "string": str,
+}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"baseline": 0.9}, {"start_from_epoch": 2}, {"check_finite": False}],
+    ids=str,
+)
+@pytest.mark.parametrize("value_type", list(REJECTED), ids=str)
+def test_values_keras_rejects_are_rejected_with_its_error_at_its_epoch(
+    arguments, value_type
+):
+    values = [REJECTED[value_type](v) for v in SEQUENCES["falls_then_rises"]]
+    keras_arguments = {k: v for k, v in arguments.items() if k != "check_finite"}
+    ours = EarlyStopping(**arguments)
+    theirs = keras.callbacks.EarlyStopping(**keras_arguments)
+    outcome = _play(ours, values)
+    assert outcome[0] == "raised"
+    assert outcome == _play(theirs, values)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "logs"),
+    [("val_los", {"val_loss": 0.5}), ("val_custom", {"val_custom": 0.5})],
+)
+def test_an_undecidable_mode_is_keras_value_error_at_the_first_epoch_end(monitor, logs):
+    for callback in _pair(monitor=monitor):  # not at construction
+        callback.set_model(_tiny_model())
+        callback.on_train_begin()  # nor at the start of training
+        with pytest.raises(ValueError, match="isn't able to automatically determine"):
+            callback.on_epoch_end(0, logs)
+    ours = EarlyStopping(monitor=monitor)
+    ours.set_model(_tiny_model())
+    with pytest.raises(
+        ValueError, match=rf"Available metrics are: {next(iter(logs))}\."
+    ):
+        ours.on_epoch_end(0, logs)
+
+
+def test_the_mode_comes_from_the_compiled_metric_like_keras(digits):
+    x, y = digits
+    model = _digits_model(units=8)
+    model.fit(x[:32], y[:32], validation_data=(x[32:64], y[32:64]), verbose=0)
+    values = [0.5, 0.6, 0.55, 0.7, 0.6, 0.6, 0.6]  # accuracy: higher is better
+    ours, theirs = _pair(monitor="val_accuracy", patience=2)
+    assert _play(ours, values, "val_accuracy", model) == _play(
+        theirs, values, "val_accuracy", model
+    )
+    assert ours.monitor_op is theirs.monitor_op is keras.ops.greater
+    assert ours.min_delta == theirs.min_delta
+
+
+def test_keras_attributes_match_after_a_fit_with_a_shape_1_metric():
+    values = [np.array([v], "float32") for v in SEQUENCES["noisy"]]
+    ours, theirs = _pair(monitor="val_f1_score", mode="max", patience=2)
+    _play(ours, values, "val_f1_score"), _play(theirs, values, "val_f1_score")
+    assert isinstance(ours.best, np.ndarray) and ours.best.shape == (1,)
+    assert (ours.min_delta, ours.monitor_op) == (theirs.min_delta, theirs.monitor_op)
 
 
 def test_is_a_keras_early_stopping_and_keeps_every_argument():
@@ -408,3 +560,40 @@ def test_a_criterion_on_a_maximized_metric_fails_at_the_first_epoch_end(digits):
             verbose=0,
             callbacks=[callback],
         )
+
+
+@pytest.mark.parametrize("restore_best_weights", [False, True])
+def test_a_real_fit_on_f1_score_runs_like_keras(digits, restore_best_weights):
+    x, y = digits
+    binary = (y == 3).astype("float32")[:, None]
+    histories = []
+    for callback_class in (EarlyStopping, keras.callbacks.EarlyStopping):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(1, activation="sigmoid")]
+        )
+        model.compile("sgd", "binary_crossentropy", metrics=[keras.metrics.F1Score()])
+        callback = callback_class(
+            monitor="val_f1_score",
+            patience=1,
+            restore_best_weights=restore_best_weights,
+        )
+        history = model.fit(
+            x[:256],
+            binary[:256],
+            validation_data=(x[256:512], binary[256:512]),
+            epochs=6,
+            batch_size=64,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callback],
+        )
+        histories.append(
+            (
+                len(history.history["loss"]),
+                callback.stopped_epoch,
+                callback.best_epoch,
+                [w.tolist() for w in model.get_weights()],
+            )
+        )
+    assert histories[0] == histories[1]
