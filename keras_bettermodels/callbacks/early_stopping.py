@@ -18,6 +18,7 @@ from keras import ops
 from keras_bettermodels import _validation, criteria, stopping
 from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
+from keras_bettermodels._snapshot import Snapshot, first_nonfinite_variable
 from keras_bettermodels.stopping import StoppingReason
 
 __all__ = ["EarlyStopping", "StoppingReason"]
@@ -188,6 +189,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
         self._state = stopping.State()
+        self._epoch: int | None = None
 
     def _check_criterion_arguments(self, patience: int, baseline: float | None) -> None:
         if patience != 0:
@@ -227,6 +229,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.stopping_reason = None
         self.criterion_history = []
         self._state = stopping.State()
+        self._epoch = None
 
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
         return self._logged(self.monitor, logs)
@@ -289,15 +292,22 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             rules=self._rules(),
             number=_number(value),
             train_error=train_error,
+            nonfinite=self._nonfinite_state(),
             monitor=self.monitor,
         )
+        self._epoch = epoch
         self._act(epoch, decision)
+
+    def _nonfinite_state(self) -> str | None:
+        """The first non-finite weight or optimizer variable: one reduction."""
+        found = first_nonfinite_variable(self.model) if self.check_finite else None
+        return None if found is None else f"{found} is not finite"
 
     def _act(self, epoch: int, decision: stopping.Decision) -> None:
         self._state = state = decision.state
         self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
         if decision.improved and self.restore_best_weights:
-            self.best_weights = self.model.get_weights()
+            self.best_weights = Snapshot.take(self.model, optimizer=False)
         if decision.measures is not None:
             self.criterion_history.append({"epoch": epoch, **decision.measures})
             if self.log_dir is not None:
@@ -312,6 +322,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self.stopping_reason = decision.reason
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.stopping_reason is None and self._epoch is not None:
+            # The state once more: a batch after the last epoch end may spoil it.
+            nonfinite = self._nonfinite_state()
+            rules = stopping.Rules(check_finite=self.check_finite)
+            decision = stopping.decide(
+                self._state, self._epoch, None, rules=rules, nonfinite=nonfinite
+            )
+            self._act(self._epoch, decision)
         if self.stopping_reason is not None and self.verbose > 0:
             print_msg(str(self.stopping_reason))
         if self.restore_best_weights and self.best_weights is not None:
@@ -320,7 +338,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     "Restoring model weights from the end of the best epoch: "
                     f"{self.best_epoch + 1}."
                 )
-            self.model.set_weights(self.best_weights)
+            self.best_weights.restore(self.model)
 
 
 def _available(logs: dict[str, Any] | None) -> str:

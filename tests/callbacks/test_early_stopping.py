@@ -597,3 +597,133 @@ def test_a_real_fit_on_f1_score_runs_like_keras(digits, restore_best_weights):
             )
         )
     assert histories[0] == histories[1]
+
+
+class _NanToZero(keras.layers.Layer):
+    """Maps NaN activations to 0, as TensorFlow's relu does on some CPUs."""
+
+    def call(self, x):
+        return keras.ops.where(keras.ops.isnan(x), keras.ops.zeros_like(x), x)
+
+
+class _Plant(keras.callbacks.Callback):
+    """Writes NaN into one entry of `pick(model)` at the start (or end) of an epoch."""
+
+    def __init__(self, epoch, pick, at="begin"):
+        super().__init__()
+        self.epoch, self.pick, self.at = epoch, pick, at
+
+    def _plant(self, epoch):
+        if epoch == self.epoch:
+            variable = self.pick(self.model)
+            value = keras.ops.convert_to_numpy(variable.value).copy()
+            value.flat[0] = np.nan
+            variable.assign(value)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.at == "begin":
+            self._plant(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.at == "end":
+            self._plant(epoch)
+
+
+class _Record(keras.callbacks.Callback):
+    """Keeps every epoch's weights (host copies: a test's reference only)."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def _state_watch_fit(layer, pick, *, at="begin", plant_epoch=2, **arguments):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), *layer, keras.layers.Dense(3, activation="softmax")],
+        name="watched",
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01, name="adam"), "sparse_categorical_crossentropy"
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 1] > 0).astype("int32") + (x[:, 2] > 0).astype("int32")
+    record, stopper = _Record(), EarlyStopping(monitor="loss", patience=50, **arguments)
+    history = model.fit(
+        x,
+        y,
+        epochs=6,
+        batch_size=16,
+        verbose=0,
+        callbacks=[_Plant(plant_epoch, lambda m: pick(m), at), record, stopper],
+    )
+    return model, history.history["loss"], record.weights, stopper
+
+
+WATCHED = {
+    "kernel": (
+        lambda: [keras.layers.Dense(5, name="first"), _NanToZero()],
+        lambda m: m.get_layer("first").kernel,
+        "begin",
+        "weight `watched/first/kernel`",
+    ),
+    "moving_variance": (
+        lambda: [keras.layers.Dense(5), keras.layers.BatchNormalization(name="bn")],
+        lambda m: m.get_layer("bn").moving_variance,
+        "begin",
+        "weight `watched/bn/moving_variance`",
+    ),
+    "optimizer_slot": (
+        lambda: [keras.layers.Dense(5)],
+        lambda m: next(v for v in m.optimizer.variables if "momentum" in v.path),
+        "end",
+        "optimizer variable `adam/",
+    ),
+}
+
+
+class TestStateWatch:
+    @pytest.mark.parametrize("planted", list(WATCHED))
+    def test_a_nonfinite_variable_stops_and_the_best_weights_come_back(self, planted):
+        layer, pick, at, named = WATCHED[planted]
+        model, losses, weights, stopper = _state_watch_fit(
+            layer(), pick, at=at, restore_best_weights=True
+        )
+        assert all(math.isfinite(loss) for loss in losses)  # the loss saw nothing
+        assert len(losses) == 3 and stopper.stopped_epoch == 2  # noticed in epoch 2
+        reason = stopper.stopping_reason
+        assert reason.criterion == "check_finite" and named in reason
+        assert reason.endswith("is not finite.") and reason.value is None
+        assert stopper.best_epoch < 2
+        restored = model.get_weights()
+        assert all(np.isfinite(w).all() for w in restored)
+        for got, kept in zip(restored, weights[stopper.best_epoch], strict=True):
+            np.testing.assert_array_equal(got, kept)
+
+    def test_without_restore_it_still_stops_in_that_epoch(self):
+        layer, pick, at, named = WATCHED["kernel"]
+        _, losses, _, stopper = _state_watch_fit(layer(), pick, at=at)
+        assert len(losses) == 3 and named in stopper.stopping_reason
+
+    def test_check_finite_false_trains_on_like_keras(self):
+        layer, pick, _, _ = WATCHED["kernel"]
+        model, losses, _, stopper = _state_watch_fit(layer(), pick, check_finite=False)
+        assert len(losses) == 6 and stopper.stopping_reason is None
+        assert all(math.isfinite(loss) for loss in losses)
+        assert np.isnan(model.get_layer("first").kernel.numpy()).any()
+
+    def test_the_train_end_check_catches_what_no_epoch_end_saw(self):
+        model = _tiny_model()
+        stopper = EarlyStopping(restore_best_weights=True, patience=5)
+        _drive(stopper, [0.5, 0.4])  # epoch 1 is the best
+        stopper.set_model(model)
+        model.set_weights([np.full(w.shape, 7.0, "float32") for w in model.weights])
+        kernel = model.weights[0]
+        kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+        stopper.on_train_end()
+        assert stopper.stopping_reason.criterion == "check_finite"
+        assert "weight `" in stopper.stopping_reason
+        assert float(model.get_weights()[0].flat[0]) == 1.0
