@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keras_bettermodels import criteria
+from keras_bettermodels import _validation, criteria
 
-__all__ = ["Decision", "Rules", "State", "StoppingReason", "decide"]
+__all__ = ["Decision", "Rules", "State", "StoppingReason", "check_criterion", "decide"]
 
 
 class StoppingReason(str):
@@ -79,6 +79,51 @@ def _make_reason(
     message: str, criterion: str, value: float | None, epoch: int
 ) -> StoppingReason:
     return StoppingReason(message, criterion=criterion, value=value, epoch=epoch)
+
+
+def check_criterion(
+    criterion: criteria.Criterion | None,
+    patience: int,
+    baseline: Any,
+    maximize: bool,
+    monitor: str,
+) -> None:
+    """Refuses, beside a `criterion`, what only Keras' patience rule reads.
+
+    Raises:
+        ValueError: for a non-default `patience` (suggesting `| Patience(n)`), a
+            `baseline`, or a maximized metric (Prechelt's criteria need an
+            error to minimize).
+    """
+    if criterion is None:
+        return
+    if patience != 0:
+        raise ValueError(
+            _validation.invalid_value(
+                "patience",
+                "the default 0 together with `criterion`, which turns Keras' "
+                "patience rule off",
+                patience,
+                f"To keep it, pass `criterion={criterion!r} | Patience({patience})`.",
+            )
+        )
+    if baseline is not None:
+        raise ValueError(
+            _validation.invalid_value(
+                "baseline",
+                "None together with `criterion`: `baseline` belongs to Keras' "
+                "patience rule, which `criterion` turns off",
+                baseline,
+                "Remove `baseline`, or drop `criterion` to use Keras' rule.",
+            )
+        )
+    if maximize:
+        raise ValueError(
+            f"Prechelt's criteria need an error to minimize, but `{monitor}` "
+            f"is maximized (mode='max'). Received: criterion={criterion!r}, "
+            f"monitor={monitor!r}. Monitor a loss instead, such as "
+            "monitor='val_loss'."
+        )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import pytest
 from keras_bettermodels import criteria, stopping
 from keras_bettermodels.criteria import GL, PQ, UP, Patience
 from keras_bettermodels.stopping import Rules, State, decide
+from tests._imports import heavy_modules_after
 
 pytestmark = pytest.mark.backend_independent
 
@@ -167,3 +168,7 @@ def test_the_reason_reads_like_the_callbacks():
     reason = decisions[-1].reason
     assert isinstance(reason, stopping.StoppingReason)
     assert str(reason) == "Epoch 5: early stopping by GL(5): GL=7.143 > 5."
+
+
+def test_importing_the_decision_loads_no_backend():
+    assert heavy_modules_after("import keras_bettermodels.stopping") == []

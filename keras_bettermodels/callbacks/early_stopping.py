@@ -52,12 +52,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     - `Patience(n, min_delta)`: Keras' own rule, to combine with the others.
 
     Combine them with `|` (stop when any fires) and `&` (when all fire at the
-    same epoch), or name one as a string: `"GL5"`, `"PQ0.5"`, `"UP3"`.
+    same epoch), or name one as a string, as it prints itself (`"GL(5)"`,
+    `"UP(3) | GL(2)"`) or in Prechelt's shorthand (`"GL5"`, `"PQ0.5"`).
 
-    The one intended difference from Keras: with `check_finite=True` (the
-    default) a NaN or infinite monitored value stops training at once, where
-    Keras would wait out its patience. Set `check_finite=False` for Keras'
-    behaviour.
+    The intended difference from Keras: with `check_finite=True` (the default)
+    a NaN or infinite monitored value, or a non-finite weight or optimizer
+    variable (one fused reduction on the device per epoch), stops training at
+    once, where Keras would wait out its patience or not notice. Set
+    `check_finite=False` for Keras' behaviour. Every decision is
+    `keras_bettermodels.stopping.decide`'s; this callback feeds it and acts.
 
     Args:
         monitor: quantity to be monitored. Defaults to `"val_loss"`.
@@ -75,8 +78,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             the best monitored value at the end of training, whichever rule
             stopped it or if none did. Defaults to `False`.
         start_from_epoch: epochs to wait before monitoring. Defaults to `0`.
-        criterion: a `keras_bettermodels.criteria.Criterion` or a shorthand
-            string; `None` keeps Keras' patience rule. Defaults to `None`.
+        criterion: a `keras_bettermodels.criteria.Criterion` or a string naming
+            one (see `keras_bettermodels.criteria.get`); `None` keeps Keras'
+            patience rule. Defaults to `None`.
         training_monitor: the training error E_tr that `PQ` reads, and that
             `criterion_history` uses for P_k. Defaults to `"loss"`.
         stopping_threshold: stop as soon as the monitored value is better than
@@ -85,7 +89,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             this (above it in `"min"` mode): the run is diverging. Defaults to
             `None`.
         check_finite: stop at once when the monitored value is NaN or
-            infinite. Defaults to `True`.
+            infinite, or when a model or optimizer variable is (checked at
+            every epoch end and at the end of training). Defaults to `True`.
         strict: raise instead of warn when `monitor` is missing from the
             logs. (A missing `training_monitor` is always an error for `PQ`,
             which cannot work without it.) Defaults to `False`.
@@ -102,14 +107,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             are defined at strip ends only and are `None` elsewhere.
         best: the best monitored value so far, as in Keras.
         best_epoch: the 0-based epoch of `best`, as in Keras.
-        best_weights: the weights of `best_epoch` when `restore_best_weights`.
+        best_weights: the weights of `best_epoch` when `restore_best_weights`:
+            a snapshot kept on the device (Keras keeps NumPy copies).
         wait: epochs since the last improvement, as in Keras.
 
     Raises:
         ValueError: for invalid arguments, a non-default `patience` or a
             `baseline` together with a `criterion`, or a `criterion` on a metric
             that is maximized (at construction with `mode="max"`, at the first
-            epoch end with `mode="auto"`).
+            epoch end with `mode="auto"`); at the first epoch end, as Keras,
+            when `mode="auto"` cannot tell the metric's direction.
 
     Example:
 
@@ -184,45 +191,13 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        if self.criterion is not None:
-            self._check_criterion_arguments(patience, baseline)
+        stopping.check_criterion(
+            self.criterion, patience, baseline, self.mode == "max", monitor
+        )
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
         self._state = stopping.State()
         self._epoch: int | None = None
-
-    def _check_criterion_arguments(self, patience: int, baseline: float | None) -> None:
-        if patience != 0:
-            raise ValueError(
-                _validation.invalid_value(
-                    "patience",
-                    "the default 0 together with `criterion`, which turns Keras' "
-                    "patience rule off",
-                    patience,
-                    f"To keep it, pass `criterion={self.criterion!r} | "
-                    f"Patience({patience})`.",
-                )
-            )
-        if baseline is not None:
-            raise ValueError(
-                _validation.invalid_value(
-                    "baseline",
-                    "None together with `criterion`: `baseline` belongs to Keras' "
-                    "patience rule, which `criterion` turns off",
-                    baseline,
-                    "Remove `baseline`, or drop `criterion` to use Keras' rule.",
-                )
-            )
-        if self.mode == "max":
-            raise ValueError(self._max_mode_message())
-
-    def _max_mode_message(self) -> str:
-        return (
-            f"Prechelt's criteria need an error to minimize, but `{self.monitor}` "
-            f"is maximized (mode='max'). Received: criterion={self.criterion!r}, "
-            f"monitor={self.monitor!r}. Monitor a loss instead, such as "
-            "monitor='val_loss'."
-        )
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
@@ -232,16 +207,13 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._epoch = None
 
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
-        return self._logged(self.monitor, logs)
-
-    def _logged(self, name: str, logs: dict[str, Any] | None) -> Any:
-        value = (logs or {}).get(name)
+        value = (logs or {}).get(self.monitor)
         if value is None:
-            message = f"Early stopping conditioned on metric `{name}` which is not "
-            message += f"available. {_available(logs)}"
+            message = f"Early stopping conditioned on metric `{self.monitor}` which "
+            message += f"is not available. {_available(logs)}"
             if self.strict:
                 raise ValueError(message)
-            warnings.warn(message, stacklevel=3)
+            warnings.warn(message, stacklevel=2)
         return value
 
     def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
@@ -249,8 +221,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             _compat_callbacks.set_monitor_op(self)  # Keras' own inference, exactly
         except ValueError as error:
             raise ValueError(f"{error} {_available(logs)}") from None
-        if self.criterion is not None and self.monitor_op is not ops.less:
-            raise ValueError(self._max_mode_message())
+        maximize = self.monitor_op is not ops.less
+        stopping.check_criterion(self.criterion, 0, None, maximize, self.monitor)
 
     def _improves(self, value: Any, reference: Any) -> bool:
         """Keras' `_is_improvement` on the values as logged (its dtypes, its errors)."""
