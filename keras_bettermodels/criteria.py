@@ -21,10 +21,13 @@ References:
 
 from __future__ import annotations
 
+import ast
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from keras_bettermodels import _validation
 
@@ -35,6 +38,7 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "Criterion",
+    "ErrorHistory",
     "Firing",
     "Patience",
     "generalization_loss",
@@ -55,6 +59,24 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
+def _check_strip_length(strip_length: Any) -> int:
+    return _validation.check_int("strip_length", strip_length, minimum=1)
+
+
+def _check_sequence(name: str, values: Any) -> Sequence[float]:
+    """Checks that `values` is a sequence of real numbers (NumPy's included)."""
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        raise TypeError(
+            _validation.invalid_type(name, "a sequence of numbers (a list)", values)
+        )
+    for index, value in enumerate(values):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(
+                _validation.invalid_type(f"{name}[{index}]", "a number", value)
+            )
+    return values
+
+
 def _check_errors(name: str, errors: Sequence[float]) -> None:
     for error in errors:
         if error < 0:
@@ -65,6 +87,102 @@ def _check_errors(name: str, errors: Sequence[float]) -> None:
             )
 
 
+class ErrorHistory:
+    """E_va(1) ... E_va(t) and E_tr(1) ... E_tr(t), with Prechelt's measures at t.
+
+    Each measure is computed once, however many criteria (and the callback's
+    `criterion_history`) read it: GL(t) once, P_k(t) and the UP count once per
+    strip length k.
+
+    Args:
+        val_errors: the validation errors so far, at least one.
+        train_errors: the training errors so far, or `None`. Defaults to `None`.
+
+    Raises:
+        TypeError: for anything but sequences of numbers.
+        ValueError: for an empty `val_errors`.
+    """
+
+    def __init__(
+        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
+    ) -> None:
+        self.val_errors = _check_sequence("val_errors", val_errors)
+        if not val_errors:
+            raise ValueError("`val_errors` must hold at least one epoch. Received: []")
+        self.train_errors = (
+            None
+            if train_errors is None
+            else _check_sequence("train_errors", train_errors)
+        )
+        self._memo: dict[tuple[str, int], Any] = {}
+
+    @property
+    def t(self) -> int:
+        """The current epoch, 1-based: the number of validation errors."""
+        return len(self.val_errors)
+
+    def is_strip_end(self, strip_length: int) -> bool:
+        """Whether t ends a training strip of `strip_length`."""
+        return self.t >= strip_length and self.t % strip_length == 0
+
+    def gl(self) -> float:
+        """GL(t) in percent: `100 * (E_va(t) / E_opt(t) - 1)`; 0 at a new best."""
+        key = ("GL", 0)
+        if key not in self._memo:
+            _check_errors("val_errors", self.val_errors)
+            best, current = min(self.val_errors), self.val_errors[-1]
+            if best == 0:
+                self._memo[key] = math.inf if current > 0 else 0.0
+            else:
+                self._memo[key] = 100.0 * (current / best - 1.0)
+        return float(self._memo[key])
+
+    def p_k(self, strip_length: int) -> float:
+        """P_k(t) in per mille over the last `strip_length` training errors."""
+        key = ("P_k", strip_length)
+        if key not in self._memo:
+            train_errors = self.train_errors or []
+            if len(train_errors) < strip_length:
+                raise ValueError(
+                    f"P_k needs a whole strip of {strip_length} training errors. "
+                    f"Received: {len(train_errors)} errors"
+                )
+            strip = train_errors[-strip_length:]
+            _check_errors("train_errors", strip)
+            self._memo[key] = 1000.0 * (
+                _ratio(sum(strip), strip_length * min(strip)) - 1.0
+            )
+        return float(self._memo[key])
+
+    def up(self, strip_length: int) -> int:
+        """For how many successive strip ends, up to t, E_va has risen (0 off them)."""
+        key = ("UP", strip_length)
+        if key not in self._memo:
+            t, count, val = self.t, 0, self.val_errors
+            if self.is_strip_end(strip_length):
+                while t - (count + 1) * strip_length >= 1:
+                    later = val[t - count * strip_length - 1]
+                    earlier = val[t - (count + 1) * strip_length - 1]
+                    if not later > earlier:
+                        break
+                    count += 1
+            self._memo[key] = count
+        return int(self._memo[key])
+
+    def measures(
+        self, strip_length: int = DEFAULT_STRIP_LENGTH
+    ) -> dict[str, float | int | None]:
+        """GL, P_k, PQ and UP at t, as `keras_bettermodels.criteria.measures`."""
+        gl = self.gl()
+        if not self.is_strip_end(strip_length):
+            return {"GL": gl, "P_k": None, "PQ": None, "UP": None}
+        p_k = pq = None
+        if self.train_errors is not None and len(self.train_errors) >= strip_length:
+            p_k = self.p_k(strip_length)
+            pq = _ratio(gl, p_k)
+        return {"GL": gl, "P_k": p_k, "PQ": pq, "UP": self.up(strip_length)}
+
+
 def generalization_loss(val_errors: Sequence[float]) -> float:
     """Returns GL(t) in percent for t = `len(val_errors)`.
 
@@ -73,18 +191,23 @@ def generalization_loss(val_errors: Sequence[float]) -> float:
 
     Returns:
         `100 * (E_va(t) / E_opt(t) - 1)`; 0 at a new best.
+
+    Raises:
+        TypeError: if `val_errors` is not a sequence of numbers.
+        ValueError: if it is empty or holds a negative error.
     """
-    if not val_errors:
-        raise ValueError("`val_errors` must hold at least one epoch. Received: []")
-    _check_errors("val_errors", val_errors)
-    best, current = min(val_errors), val_errors[-1]
-    if best == 0:
-        return math.inf if current > 0 else 0.0
-    return 100.0 * (current / best - 1.0)
+    return ErrorHistory(val_errors).gl()
 
 
 def is_strip_end(t: int, strip_length: int = DEFAULT_STRIP_LENGTH) -> bool:
-    """Returns whether epoch `t` (1-based) ends a training strip of `strip_length`."""
+    """Returns whether epoch `t` (1-based) ends a training strip of `strip_length`.
+
+    Raises:
+        TypeError: if `t` or `strip_length` is not an integer.
+        ValueError: if `t` is negative or `strip_length` is not positive.
+    """
+    t = _validation.check_int("t", t)
+    strip_length = _check_strip_length(strip_length)
     return t >= strip_length and t % strip_length == 0
 
 
@@ -101,15 +224,16 @@ def training_progress(
         `1000 * (sum(strip) / (k * min(strip)) - 1)`: how much larger the
             strip's mean error is than its minimum. 0 when training has
             flattened.
+
+    Raises:
+        TypeError: if `train_errors` is not a sequence of numbers or
+            `strip_length` not an integer.
+        ValueError: if `strip_length` is not positive, or there are fewer than
+            `strip_length` errors, or one of the strip's is negative.
     """
-    if len(train_errors) < strip_length:
-        raise ValueError(
-            f"P_k needs a whole strip of {strip_length} training errors. "
-            f"Received: {len(train_errors)} errors"
-        )
-    strip = train_errors[-strip_length:]
-    _check_errors("train_errors", strip)
-    return 1000.0 * (_ratio(sum(strip), strip_length * min(strip)) - 1.0)
+    strip_length = _check_strip_length(strip_length)
+    _check_sequence("train_errors", train_errors)
+    return ErrorHistory([0.0], train_errors).p_k(strip_length)
 
 
 def up_count(
@@ -118,19 +242,17 @@ def up_count(
     """Returns for how many successive strip ends, up to t, E_va has risen.
 
     `E_va(t) > E_va(t - k) > ... > E_va(t - n*k)` holds for n = the returned
-    count. 0 when t is not a strip end.
+    count. 0 when t is not a strip end (and for an empty history).
+
+    Raises:
+        TypeError: if `val_errors` is not a sequence of numbers or
+            `strip_length` not an integer.
+        ValueError: if `strip_length` is not positive.
     """
-    t = len(val_errors)
-    if not is_strip_end(t, strip_length):
+    strip_length = _check_strip_length(strip_length)
+    if not _check_sequence("val_errors", val_errors):
         return 0
-    count = 0
-    while t - (count + 1) * strip_length >= 1:
-        later = val_errors[t - count * strip_length - 1]
-        earlier = val_errors[t - (count + 1) * strip_length - 1]
-        if not later > earlier:
-            break
-        count += 1
-    return count
+    return ErrorHistory(val_errors).up(strip_length)
 
 
 def measures(
@@ -142,16 +264,15 @@ def measures(
 
     P_k, PQ and UP are defined at strip ends only and are `None` elsewhere (P_k
     and PQ are also `None` without `train_errors`).
+
+    Raises:
+        TypeError: if the errors are not sequences of numbers or
+            `strip_length` not an integer.
+        ValueError: if `strip_length` is not positive, `val_errors` is empty or
+            an error that is read is negative.
     """
-    t = len(val_errors)
-    gl = generalization_loss(val_errors)
-    strip_end = is_strip_end(t, strip_length)
-    p_k = pq = None
-    if strip_end and train_errors is not None and len(train_errors) >= strip_length:
-        p_k = training_progress(train_errors, strip_length)
-        pq = _ratio(gl, p_k)
-    up = up_count(val_errors, strip_length) if strip_end else None
-    return {"GL": gl, "P_k": p_k, "PQ": pq, "UP": up}
+    strip_length = _check_strip_length(strip_length)
+    return ErrorHistory(val_errors, train_errors).measures(strip_length)
 
 
 @dataclass(frozen=True)
@@ -179,7 +300,9 @@ class Criterion:
 
     Subclasses implement `evaluate(val_errors, train_errors)`, which returns a
     `Firing` when the rule says stop after epoch t = `len(val_errors)`, else
-    `None`. Combine criteria with `|` (any) and `&` (all at the same epoch).
+    `None`; or `evaluate_history(history)`, which reads the measures of an
+    `ErrorHistory` that every criterion shares. Combine criteria with `|` (any)
+    and `&` (all at the same epoch).
     """
 
     #: Whether the rule reads training errors (E_tr).
@@ -188,7 +311,17 @@ class Criterion:
     def evaluate(
         self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
     ) -> Firing | None:
-        raise NotImplementedError
+        """Returns a `Firing` if the rule says stop after t = `len(val_errors)`."""
+        if type(self).evaluate_history is Criterion.evaluate_history:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement `evaluate` or "
+                "`evaluate_history`."
+            )
+        return self.evaluate_history(ErrorHistory(val_errors, train_errors))
+
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
+        """As `evaluate`, on an `ErrorHistory` whose measures are computed once."""
+        return self.evaluate(history.val_errors, history.train_errors)
 
     @property
     def strip_length(self) -> int | None:
@@ -228,16 +361,20 @@ class GL(Criterion):
     def __init__(self, alpha: float) -> None:
         self.alpha = _validation.check_number("alpha", alpha, strictly_positive=True)
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
-        gl = generalization_loss(val_errors)
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
+        gl = history.gl()
         if gl > self.alpha:
             return Firing(repr(self), gl, f"GL={_fmt(gl)} > {_fmt(self.alpha)}")
         return None
 
     def __repr__(self) -> str:
         return f"GL({_fmt(self.alpha)})"
+
+
+def _strip_suffix(strip_length: int) -> str:
+    if strip_length == DEFAULT_STRIP_LENGTH:
+        return ""
+    return f", strip_length={strip_length}"
 
 
 class PQ(Criterion):
@@ -259,27 +396,22 @@ class PQ(Criterion):
 
     def __init__(self, alpha: float, strip_length: int = DEFAULT_STRIP_LENGTH) -> None:
         self.alpha = _validation.check_number("alpha", alpha, strictly_positive=True)
-        self._strip_length = _validation.check_int(
-            "strip_length", strip_length, minimum=1
-        )
+        self._strip_length = _check_strip_length(strip_length)
 
     @property
     def strip_length(self) -> int:
         return self._strip_length
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
         k = self._strip_length
-        if not is_strip_end(len(val_errors), k):
+        if not history.is_strip_end(k):
             return None
-        if train_errors is None or len(train_errors) < k:
+        if history.train_errors is None or len(history.train_errors) < k:
             raise ValueError(
                 f"{self!r} needs the training errors of a whole strip ({k} epochs). "
                 "Received: none. Pass them as `train_errors`."
             )
-        gl = generalization_loss(val_errors)
-        p_k = training_progress(train_errors, k)
+        gl, p_k = history.gl(), history.p_k(k)
         pq = _ratio(gl, p_k)
         if pq > self.alpha:
             detail = (
@@ -289,12 +421,7 @@ class PQ(Criterion):
         return None
 
     def __repr__(self) -> str:
-        suffix = (
-            ""
-            if self._strip_length == DEFAULT_STRIP_LENGTH
-            else (f", strip_length={self._strip_length}")
-        )
-        return f"PQ({_fmt(self.alpha)}{suffix})"
+        return f"PQ({_fmt(self.alpha)}{_strip_suffix(self._strip_length)})"
 
 
 class UP(Criterion):
@@ -314,30 +441,21 @@ class UP(Criterion):
 
     def __init__(self, s: int, strip_length: int = DEFAULT_STRIP_LENGTH) -> None:
         self.s = _validation.check_int("s", s, minimum=1)
-        self._strip_length = _validation.check_int(
-            "strip_length", strip_length, minimum=1
-        )
+        self._strip_length = _check_strip_length(strip_length)
 
     @property
     def strip_length(self) -> int:
         return self._strip_length
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
-        count = up_count(val_errors, self._strip_length)
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
+        count = history.up(self._strip_length)
         if count >= self.s:
             detail = f"validation error rose at {count} successive strip ends"
             return Firing(repr(self), float(count), detail)
         return None
 
     def __repr__(self) -> str:
-        suffix = (
-            ""
-            if self._strip_length == DEFAULT_STRIP_LENGTH
-            else (f", strip_length={self._strip_length}")
-        )
-        return f"UP({self.s}{suffix})"
+        return f"UP({self.s}{_strip_suffix(self._strip_length)})"
 
 
 class Patience(Criterion):
@@ -345,7 +463,8 @@ class Patience(Criterion):
 
     Stops when the validation error has not improved on its best by more than
     `min_delta` for `patience` epochs — exactly the rule of
-    `keras.callbacks.EarlyStopping(patience=..., min_delta=...)`.
+    `keras.callbacks.EarlyStopping(patience=..., min_delta=...)`, which never
+    stops at an epoch that improved, nor after the first epoch.
 
     Args:
         patience: epochs without improvement before stopping.
@@ -359,18 +478,16 @@ class Patience(Criterion):
 
     def epochs_without_improvement(self, val_errors: Sequence[float]) -> int:
         best, wait = math.inf, 0
-        for error in val_errors:
+        for error in _check_sequence("val_errors", val_errors):
             wait += 1
             if error + self.min_delta < best:
                 best, wait = error, 0
         return wait
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
-        wait = self.epochs_without_improvement(val_errors)
-        # Keras never stops after the first epoch (its `epoch > 0` check).
-        if wait >= self.patience and len(val_errors) > 1:
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
+        wait = self.epochs_without_improvement(history.val_errors)
+        # Keras never stops at an improving epoch nor after the first epoch.
+        if wait >= self.patience and wait > 0 and history.t > 1:
             detail = f"no improvement for {wait} epochs (patience={self.patience})"
             return Firing(repr(self), float(wait), detail)
         return None
@@ -411,11 +528,9 @@ class AnyOf(_Combination):
 
     _symbol = "|"
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
         for criterion in self.criteria:
-            firing = criterion.evaluate(val_errors, train_errors)
+            firing = criterion.evaluate_history(history)
             if firing is not None:
                 return firing
         return None
@@ -426,12 +541,10 @@ class AllOf(_Combination):
 
     _symbol = "&"
 
-    def evaluate(
-        self, val_errors: Sequence[float], train_errors: Sequence[float] | None = None
-    ) -> Firing | None:
+    def evaluate_history(self, history: ErrorHistory) -> Firing | None:
         firings = []
         for criterion in self.criteria:
-            firing = criterion.evaluate(val_errors, train_errors)
+            firing = criterion.evaluate_history(history)
             if firing is None:
                 return None
             firings.append(firing)
@@ -439,47 +552,89 @@ class AllOf(_Combination):
         return Firing(repr(self), None, detail)
 
 
-_SHORTHAND = re.compile(r"^\s*(GL|PQ|UP)\s*(\d+(?:\.\d*)?|\.\d+)\s*$", re.IGNORECASE)
+# Prechelt's shorthand, "GL5" or "PQ0.5", rewritten to a call before parsing.
+_SHORTHAND = re.compile(r"\b(GL|PQ|UP)(\d+(?:\.\d*)?|\.\d+)(?![\w.])", re.IGNORECASE)
+_CONSTRUCTORS: dict[str, type[Criterion]] = {
+    "GL": GL,
+    "PQ": PQ,
+    "UP": UP,
+    "PATIENCE": Patience,
+}
+_EXPECTED = (
+    'a Criterion, or a string naming one as it prints itself ("GL(5)", '
+    '"UP(3) | GL(2)", "PQ(0.5, strip_length=3)") or in Prechelt\'s shorthand '
+    '("GL5", "PQ0.5", "UP3")'
+)
+_MAX_TEXT = 1000
+
+
+class _NotACriterion(Exception):
+    """A string that does not name a criterion."""
+
+
+def _number(node: ast.expr) -> float | int:
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise _NotACriterion
+
+
+def _build(node: ast.expr) -> Criterion:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr | ast.BitAnd):
+        left, right = _build(node.left), _build(node.right)
+        return left | right if isinstance(node.op, ast.BitOr) else left & right
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id.upper() in _CONSTRUCTORS
+    ):
+        args = [_number(arg) for arg in node.args]
+        kwargs = {k.arg: _number(k.value) for k in node.keywords if k.arg}
+        if len(kwargs) != len(node.keywords):
+            raise _NotACriterion
+        constructor: Any = _CONSTRUCTORS[node.func.id.upper()]
+        return constructor(*args, **kwargs)
+    raise _NotACriterion
+
+
+def _parse(text: str) -> Criterion:
+    if len(text) > _MAX_TEXT:
+        raise _NotACriterion
+    try:
+        tree = ast.parse(_SHORTHAND.sub(r"\1(\2)", text.strip()), mode="eval")
+    except SyntaxError as error:
+        raise _NotACriterion from error
+    return _build(tree.body)
 
 
 def get(identifier: Criterion | str) -> Criterion:
-    """Returns a criterion from itself or from a shorthand such as `"GL5"`.
+    """Returns a criterion from itself or from a string that names it.
 
     Args:
-        identifier: a `Criterion`, or one of `"GL<alpha>"`, `"PQ<alpha>"`,
-            `"UP<s>"` (Prechelt's names: `"GL5"`, `"PQ0.5"`, `"UP3"`).
+        identifier: a `Criterion`, or a string: a criterion as it prints itself
+            (`"GL(5)"`, `"PQ(0.5, strip_length=3)"`, `"Patience(3)"`, and
+            combinations such as `"UP(3) | GL(2)"` or `"GL(2) & UP(2)"`), or
+            Prechelt's shorthand (`"GL5"`, `"PQ0.5"`, `"UP3"`). Names are
+            case-insensitive; nothing in the string is executed.
 
     Returns:
-        The criterion.
+        The criterion: `get(repr(c)) == c` for every criterion `c`.
 
     Raises:
-        ValueError: for a string that is not such a name.
+        ValueError: for a string that names no criterion, or one whose numbers
+            the criterion refuses (`"GL(0)"`, `"UP1.5"`).
         TypeError: for anything else.
     """
     if isinstance(identifier, Criterion):
         return identifier
     if isinstance(identifier, str):
-        match = _SHORTHAND.match(identifier)
-        if match is None:
-            raise ValueError(
-                _validation.invalid_value(
-                    "criterion",
-                    'a Criterion or a shorthand such as "GL5", "PQ0.5" or "UP3"',
-                    identifier,
-                )
-            )
-        name, number = match.group(1).upper(), match.group(2)
-        if name == "UP":
-            if not number.isdigit():
-                raise ValueError(
-                    _validation.invalid_value(
-                        "criterion", 'UP with a whole number, such as "UP3"', identifier
-                    )
-                )
-            return UP(int(number))
-        return (GL if name == "GL" else PQ)(float(number))
-    raise TypeError(
-        _validation.invalid_type(
-            "criterion", 'a Criterion or a string such as "GL5"', identifier
-        )
-    )
+        try:
+            return _parse(identifier)
+        except _NotACriterion:
+            fix = None
+        except (TypeError, ValueError) as error:
+            fix = f"The criterion refused it: {error}"
+        raise ValueError(
+            _validation.invalid_value("criterion", _EXPECTED, identifier, fix)
+        ) from None
+    raise TypeError(_validation.invalid_type("criterion", _EXPECTED, identifier))

@@ -236,3 +236,149 @@ def test_measures_report_every_quantity_at_strip_ends_only():
     assert at_end["UP"] == 0
     between = criteria.measures(val[:4], train[:4])
     assert between["P_k"] is None and between["PQ"] is None and between["UP"] is None
+
+
+class TestHelpersValidateLikeTheClasses:
+    """Every public helper refuses what `PQ` / `UP` refuse, in the same words."""
+
+    HELPERS = {
+        "is_strip_end": lambda k: criteria.is_strip_end(5, k),
+        "up_count": lambda k: criteria.up_count([0.5, 0.6], k),
+        "training_progress": lambda k: criteria.training_progress([0.5] * 5, k),
+        "measures": lambda k: criteria.measures([0.5], [0.4], k),
+        "PQ": lambda k: PQ(0.5, strip_length=k),
+        "UP": lambda k: UP(2, strip_length=k),
+    }
+
+    @pytest.mark.parametrize("helper", list(HELPERS))
+    @pytest.mark.parametrize(
+        ("strip_length", "error", "kind"),
+        [
+            (0, ValueError, "value"),
+            (-1, ValueError, "value"),
+            (2.5, TypeError, "type"),
+            (None, TypeError, "type"),
+            (True, TypeError, "type"),
+        ],
+    )
+    def test_bad_strip_lengths(self, helper, strip_length, error, kind):
+        with pytest.raises(
+            error,
+            match=rf"Invalid {kind} for argument `strip_length`\. Expected a "
+            rf"positive integer\. Received: strip_length={strip_length!r}",
+        ):
+            self.HELPERS[helper](strip_length)
+
+    SEQUENCE_HELPERS = {
+        "generalization_loss": (criteria.generalization_loss, "val_errors"),
+        "up_count": (criteria.up_count, "val_errors"),
+        "training_progress": (
+            lambda e: criteria.training_progress(e, 1),
+            "train_errors",
+        ),
+        "measures(val_errors)": (criteria.measures, "val_errors"),
+        "measures(train_errors)": (
+            lambda e: criteria.measures([0.5], e),
+            "train_errors",
+        ),
+        "GL.evaluate": (GL(5).evaluate, "val_errors"),
+        "Patience.evaluate": (Patience(2).evaluate, "val_errors"),
+    }
+
+    @pytest.mark.parametrize("helper", list(SEQUENCE_HELPERS))
+    @pytest.mark.parametrize(
+        ("errors", "received"),
+        [
+            (None, r"{name}=None of type NoneType"),
+            (0.5, r"{name}=0\.5 of type float"),
+            ("0.5", r"{name}='0\.5' of type str"),
+            ([0.5, None], r"{name}\[1\]=None of type NoneType"),
+            ([0.5, "0.4"], r"{name}\[1\]='0\.4' of type str"),
+            ([True], r"{name}\[0\]=True of type bool"),
+        ],
+        ids=str,
+    )
+    def test_bad_sequences(self, helper, errors, received):
+        function, name = self.SEQUENCE_HELPERS[helper]
+        if errors is None and helper == "measures(train_errors)":
+            pytest.skip("`train_errors=None` means none were logged")
+        with pytest.raises(
+            TypeError,
+            match=r"Invalid type for argument `.*`\. Expected .*\. Received: "
+            + received.format(name=name),
+        ):
+            function(errors)
+
+    @pytest.mark.parametrize("t", [-1, 2.5, None])
+    def test_is_strip_end_refuses_a_bad_epoch(self, t):
+        with pytest.raises((TypeError, ValueError), match=rf"Received: t={t!r}"):
+            criteria.is_strip_end(t)
+
+    def test_numpy_numbers_and_tuples_are_sequences_of_numbers(self):
+        import numpy as np
+
+        errors = (np.float32(1.0), np.float64(0.5), 0.6)
+        assert criteria.generalization_loss(errors) == pytest.approx(20.0)
+        assert criteria.up_count([], 5) == 0
+
+    def test_an_empty_history_keeps_its_error(self):
+        with pytest.raises(ValueError, match="at least one epoch"):
+            criteria.measures([])
+
+
+class TestCriterionStrings:
+    """`get` reads a criterion the way it prints itself (issue 19)."""
+
+    CRITERIA = [
+        GL(5),
+        GL(2.5),
+        UP(3),
+        PQ(0.5),
+        UP(3, strip_length=2),
+        PQ(0.5, strip_length=3),
+        Patience(3),
+        Patience(3, min_delta=0.1),
+        UP(3) | GL(2),
+        GL(2) & UP(2),
+        GL(5) | (UP(2) & PQ(0.5)),
+    ]
+
+    @pytest.mark.parametrize("criterion", CRITERIA, ids=repr)
+    def test_round_trips_through_its_repr(self, criterion):
+        assert criteria.get(repr(criterion)) == criterion
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("GL(5)", GL(5)),
+            ("UP(3)", UP(3)),
+            ("PQ(0.5)", PQ(0.5)),
+            (" gl( 5 ) ", GL(5)),
+            ("UP3 | GL2", UP(3) | GL(2)),
+            ("PQ0.5 & UP(2)", PQ(0.5) & UP(2)),
+            ("GL(alpha=5)", GL(5)),
+        ],
+    )
+    def test_reads_calls_shorthands_and_combinations(self, text, expected):
+        assert criteria.get(text) == expected
+
+    @pytest.mark.parametrize(
+        ("text", "because"),
+        [
+            ("GL()", "The criterion refused it"),
+            ("GL(0)", "The criterion refused it: .*`alpha`"),
+            ("UP(1.5)", "The criterion refused it: .*`s`"),
+            ("UP(3, foo=1)", "The criterion refused it"),
+            ("GL(5) + UP(3)", r"Received: criterion='GL\(5\) \+ UP\(3\)'$"),
+            ("__import__('os')", "Received: criterion="),
+            ("GL(x)", "Received: criterion="),
+            ("GL(5) |", "Received: criterion="),
+            ("(" * 600 + "GL(5)" + ")" * 600, "Received: criterion="),
+        ],
+    )
+    def test_refuses_anything_else_clearly(self, text, because):
+        with pytest.raises(
+            ValueError, match="Invalid value for argument `criterion`"
+        ) as caught:
+            criteria.get(text)
+        assert __import__("re").search(because, str(caught.value))

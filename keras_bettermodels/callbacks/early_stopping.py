@@ -1,61 +1,40 @@
-"""EarlyStopping: Keras' callback plus Prechelt's GL / PQ / UP criteria."""
+"""EarlyStopping: Keras' callback plus Prechelt's GL / PQ / UP criteria.
+
+The callback feeds `keras_bettermodels.stopping.decide` and acts on its answer;
+the decision, in its documented order, lives there.
+"""
 
 from __future__ import annotations
 
-import math
+import numbers
 import os
 import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_bettermodels import _validation, criteria
+from keras_bettermodels import _validation, criteria, stopping
+from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
+from keras_bettermodels._snapshot import Snapshot, first_nonfinite_variable
+from keras_bettermodels.stopping import StoppingReason
 
 __all__ = ["EarlyStopping", "StoppingReason"]
 
 
-class StoppingReason(str):
-    """Why training stopped: a sentence that also carries its parts.
-
-    It is a `str` (`print(cb.stopping_reason)`, `"GL" in cb.stopping_reason`)
-    with attributes for code that wants the parts.
-
-    Attributes:
-        criterion: the rule that fired: a criterion as written (`"GL(5)"`), or
-            `"patience"`, `"check_finite"`, `"stopping_threshold"`,
-            `"divergence_threshold"`.
-        value: the quantity the rule compared (GL(t), PQ(t), the monitored
-            value, ...), or `None` for a combination of criteria.
-        epoch: the 0-based epoch after which training stopped, as
-            `EarlyStopping.stopped_epoch`.
-    """
-
-    criterion: str
-    value: float | None
-    epoch: int
-
-    def __new__(
-        cls, message: str, *, criterion: str, value: float | None, epoch: int
-    ) -> StoppingReason:
-        reason = super().__new__(cls, message)
-        reason.criterion = criterion
-        reason.value = value
-        reason.epoch = epoch
-        return reason
-
-    def __reduce__(self) -> Any:  # keeps the attributes through copy and pickle
-        return (
-            _make_reason,
-            (str(self), self.criterion, self.value, self.epoch),
-        )
-
-
-def _make_reason(
-    message: str, criterion: str, value: float | None, epoch: int
-) -> StoppingReason:
-    return StoppingReason(message, criterion=criterion, value=value, epoch=epoch)
+def _number(value: Any) -> float | None:
+    """A logged value as a float, if it is one number (0-d or one element)."""
+    if value is None or isinstance(value, numbers.Real):
+        return None if value is None else float(value)
+    try:
+        array = np.asarray(value)
+    except (TypeError, RuntimeError):  # a tensor on an accelerator
+        array = np.asarray(ops.convert_to_numpy(value))
+    if array.size != 1 or array.dtype.kind not in "biuf":
+        return None  # Keras' comparison decides, and raises, at its moment.
+    return float(array.reshape(()))
 
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
@@ -73,12 +52,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     - `Patience(n, min_delta)`: Keras' own rule, to combine with the others.
 
     Combine them with `|` (stop when any fires) and `&` (when all fire at the
-    same epoch), or name one as a string: `"GL5"`, `"PQ0.5"`, `"UP3"`.
+    same epoch), or name one as a string, as it prints itself (`"GL(5)"`,
+    `"UP(3) | GL(2)"`) or in Prechelt's shorthand (`"GL5"`, `"PQ0.5"`).
 
-    The one intended difference from Keras: with `check_finite=True` (the
-    default) a NaN or infinite monitored value stops training at once, where
-    Keras would wait out its patience. Set `check_finite=False` for Keras'
-    behaviour.
+    The intended difference from Keras: with `check_finite=True` (the default)
+    a NaN or infinite monitored value, or a non-finite weight or optimizer
+    variable (one fused reduction on the device per epoch), stops training at
+    once, where Keras would wait out its patience or not notice. Set
+    `check_finite=False` for Keras' behaviour. Every decision is
+    `keras_bettermodels.stopping.decide`'s; this callback feeds it and acts.
 
     Args:
         monitor: quantity to be monitored. Defaults to `"val_loss"`.
@@ -96,8 +78,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             the best monitored value at the end of training, whichever rule
             stopped it or if none did. Defaults to `False`.
         start_from_epoch: epochs to wait before monitoring. Defaults to `0`.
-        criterion: a `keras_bettermodels.criteria.Criterion` or a shorthand
-            string; `None` keeps Keras' patience rule. Defaults to `None`.
+        criterion: a `keras_bettermodels.criteria.Criterion` or a string naming
+            one (see `keras_bettermodels.criteria.get`); `None` keeps Keras'
+            patience rule. Defaults to `None`.
         training_monitor: the training error E_tr that `PQ` reads, and that
             `criterion_history` uses for P_k. Defaults to `"loss"`.
         stopping_threshold: stop as soon as the monitored value is better than
@@ -106,7 +89,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             this (above it in `"min"` mode): the run is diverging. Defaults to
             `None`.
         check_finite: stop at once when the monitored value is NaN or
-            infinite. Defaults to `True`.
+            infinite, or when a model or optimizer variable is (checked at
+            every epoch end and at the end of training). Defaults to `True`.
         strict: raise instead of warn when `monitor` is missing from the
             logs. (A missing `training_monitor` is always an error for `PQ`,
             which cannot work without it.) Defaults to `False`.
@@ -123,14 +107,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             are defined at strip ends only and are `None` elsewhere.
         best: the best monitored value so far, as in Keras.
         best_epoch: the 0-based epoch of `best`, as in Keras.
-        best_weights: the weights of `best_epoch` when `restore_best_weights`.
+        best_weights: the weights of `best_epoch` when `restore_best_weights`:
+            a snapshot kept on the device (Keras keeps NumPy copies).
         wait: epochs since the last improvement, as in Keras.
 
     Raises:
         ValueError: for invalid arguments, a non-default `patience` or a
             `baseline` together with a `criterion`, or a `criterion` on a metric
             that is maximized (at construction with `mode="max"`, at the first
-            epoch end with `mode="auto"`).
+            epoch end with `mode="auto"`); at the first epoch end, as Keras,
+            when `mode="auto"` cannot tell the metric's direction.
 
     Example:
 
@@ -205,204 +191,117 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        if self.criterion is not None:
-            self._check_criterion_arguments(patience, baseline)
+        stopping.check_criterion(
+            self.criterion, patience, baseline, self.mode == "max", monitor
+        )
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
-        self._val_errors: list[float] = []
-        self._train_errors: list[float] = []
-
-    def _check_criterion_arguments(self, patience: int, baseline: float | None) -> None:
-        if patience != 0:
-            raise ValueError(
-                _validation.invalid_value(
-                    "patience",
-                    "the default 0 together with `criterion`, which turns Keras' "
-                    "patience rule off",
-                    patience,
-                    f"To keep it, pass `criterion={self.criterion!r} | "
-                    f"Patience({patience})`.",
-                )
-            )
-        if baseline is not None:
-            raise ValueError(
-                _validation.invalid_value(
-                    "baseline",
-                    "None together with `criterion`: `baseline` belongs to Keras' "
-                    "patience rule, which `criterion` turns off",
-                    baseline,
-                    "Remove `baseline`, or drop `criterion` to use Keras' rule.",
-                )
-            )
-        if self.mode == "max":
-            raise ValueError(self._max_mode_message())
-
-    def _max_mode_message(self) -> str:
-        return (
-            f"Prechelt's criteria need an error to minimize, but `{self.monitor}` "
-            f"is maximized (mode='max'). Received: criterion={self.criterion!r}, "
-            f"monitor={self.monitor!r}. Monitor a loss instead, such as "
-            "monitor='val_loss'."
-        )
+        self._state = stopping.State()
+        self._epoch: int | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
         self.stopping_reason = None
         self.criterion_history = []
-        self._val_errors = []
-        self._train_errors = []
+        self._state = stopping.State()
+        self._epoch = None
 
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
-        return self._logged(self.monitor, logs)
-
-    def _logged(self, name: str, logs: dict[str, Any] | None) -> Any:
-        logs = logs or {}
-        value = logs.get(name)
+        value = (logs or {}).get(self.monitor)
         if value is None:
-            message = (
-                f"Early stopping conditioned on metric `{name}` which is not "
-                f"available. Available metrics are: {', '.join(logs) or 'none'}."
-            )
+            message = f"Early stopping conditioned on metric `{self.monitor}` which "
+            message += f"is not available. {_available(logs)}"
             if self.strict:
                 raise ValueError(message)
-            warnings.warn(message, stacklevel=3)
+            warnings.warn(message, stacklevel=2)
         return value
 
+    def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
+        try:
+            _compat_callbacks.set_monitor_op(self)  # Keras' own inference, exactly
+        except ValueError as error:
+            raise ValueError(f"{error} {_available(logs)}") from None
+        maximize = self.monitor_op is not ops.less
+        stopping.check_criterion(self.criterion, 0, None, maximize, self.monitor)
+
+    def _improves(self, value: Any, reference: Any) -> bool:
+        """Keras' `_is_improvement` on the values as logged (its dtypes, its errors)."""
+        return bool(self.monitor_op(value - self.min_delta, reference))
+
+    def _rules(self) -> stopping.Rules:
+        strip = self.criterion.strip_length if self.criterion is not None else None
+        return stopping.Rules(
+            minimize=self.monitor_op is ops.less,
+            min_delta=abs(self.min_delta),
+            patience=self.patience,
+            baseline=self.baseline,
+            start_from_epoch=self.start_from_epoch,
+            criterion=self.criterion,
+            stopping_threshold=self.stopping_threshold,
+            divergence_threshold=self.divergence_threshold,
+            check_finite=self.check_finite,
+            strip_length=strip or criteria.DEFAULT_STRIP_LENGTH,
+            is_improvement=self._improves,
+        )
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        # A missing monitor is reported by name first: Keras would instead say
-        # it cannot tell the direction of a metric it has never seen.
-        current = self.get_monitor_value(logs)
-        if current is None:
-            return
         if self.monitor_op is None:
-            self._set_monitor_op()
-            if self.criterion is not None and not self._minimizes():
-                raise ValueError(self._max_mode_message())
-        if self.check_finite and not math.isfinite(float(current)):
-            self._stop(
-                epoch,
-                "check_finite",
-                float(current),
-                f"`{self.monitor}` is {float(current)}, not finite",
-            )
-            return
-        if epoch < self.start_from_epoch:
-            return
-        improved = self._track_best(epoch, current)
-        self._record(epoch, float(current), logs)
-        reason = self._threshold_reason(float(current))
-        if reason is None and not improved:
-            reason = self._rule_reason(epoch)
-        if reason is not None:
-            self._stop(epoch, *reason)
-
-    def _minimizes(self) -> bool:
-        return self.monitor_op is ops.less
-
-    def _track_best(self, epoch: int, current: Any) -> bool:
-        """Keras' own bookkeeping of `best`, `best_weights` and `wait`."""
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
-            self.best_epoch = epoch
-        self.wait += 1
-        if not self._is_improvement(current, self.best):
-            return False
-        self.best = current
-        self.best_epoch = epoch
-        if self.restore_best_weights:
-            self.best_weights = self.model.get_weights()
-        if self.baseline is None or self._is_improvement(current, self.baseline):
-            self.wait = 0
-        return True
-
-    def _record(self, epoch: int, current: float, logs: dict[str, Any] | None) -> None:
-        self._val_errors.append(current)
+            self._infer_mode(logs)  # at the first epoch end, as Keras does
+        value = self.get_monitor_value(logs)
+        train_error = _number((logs or {}).get(self.training_monitor))
         needs_train = self.criterion is not None and self.criterion.needs_train_errors
-        train_error = (logs or {}).get(self.training_monitor)
-        if train_error is not None:
-            self._train_errors.append(float(train_error))
-        elif needs_train:
+        if needs_train and train_error is None and value is not None:
             raise ValueError(
                 f"{self.criterion!r} reads the training error "
                 f"`{self.training_monitor}`, which is not in the logs. "
                 f"Received: training_monitor={self.training_monitor!r}. "
-                f"Available metrics are: {', '.join(logs or {}) or 'none'}."
+                f"{_available(logs)}"
             )
-        if self.criterion is None and not self._minimizes():
-            return  # Prechelt's measures are defined for errors only.
-        strip_length = (
-            self.criterion.strip_length if self.criterion is not None else None
-        ) or criteria.DEFAULT_STRIP_LENGTH
-        try:
-            values = criteria.measures(
-                self._val_errors, self._train_errors or None, strip_length
-            )
-        except ValueError:
-            if self.criterion is not None:
-                raise
-            # Without a criterion the measures are extras: a negative loss has none.
-            return
-        self.criterion_history.append({"epoch": epoch, **values})
-        if self.log_dir is not None:
-            from keras_bettermodels.tensorboard import summary
-
-            summary.write_scalars(
-                self.log_dir,
-                epoch,
-                {
-                    f"early_stopping/{name}": values[name]
-                    for name in ("GL", "P_k", "PQ")
-                },
-            )
-
-    def _threshold_reason(self, current: float) -> tuple[str, float | None, str] | None:
-        better = (lambda a, b: a < b) if self._minimizes() else (lambda a, b: a > b)
-        name = f"`{self.monitor}`={current:.4g}"
-        if self.stopping_threshold is not None and better(
-            current, self.stopping_threshold
-        ):
-            return (
-                "stopping_threshold",
-                current,
-                f"{name} reached stopping_threshold={self.stopping_threshold:g}",
-            )
-        if self.divergence_threshold is not None and better(
-            self.divergence_threshold, current
-        ):
-            return (
-                "divergence_threshold",
-                current,
-                f"{name} crossed divergence_threshold={self.divergence_threshold:g}",
-            )
-        return None
-
-    def _rule_reason(self, epoch: int) -> tuple[str, float | None, str] | None:
-        if self.criterion is None:
-            # Keras' patience rule, exactly.
-            if self.wait >= self.patience and epoch > 0:
-                return (
-                    "patience",
-                    float(self.wait),
-                    f"no improvement in `{self.monitor}` for {self.wait} epochs "
-                    f"(patience={self.patience})",
-                )
-            return None
-        firing = self.criterion.evaluate(self._val_errors, self._train_errors or None)
-        if firing is None:
-            return None
-        return firing.criterion, firing.value, firing.detail
-
-    def _stop(self, epoch: int, rule: str, value: float | None, detail: str) -> None:
-        self.stopped_epoch = epoch
-        self.model.stop_training = True
-        self.stopping_reason = StoppingReason(
-            f"Epoch {epoch + 1}: early stopping by {rule}: {detail}.",
-            criterion=rule,
-            value=value,
-            epoch=epoch,
+        decision = stopping.decide(
+            self._state,
+            epoch,
+            value,
+            rules=self._rules(),
+            number=_number(value),
+            train_error=train_error,
+            nonfinite=self._nonfinite_state(),
+            monitor=self.monitor,
         )
+        self._epoch = epoch
+        self._act(epoch, decision)
+
+    def _nonfinite_state(self) -> str | None:
+        """The first non-finite weight or optimizer variable: one reduction."""
+        found = first_nonfinite_variable(self.model) if self.check_finite else None
+        return None if found is None else f"{found} is not finite"
+
+    def _act(self, epoch: int, decision: stopping.Decision) -> None:
+        self._state = state = decision.state
+        self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
+        if decision.improved and self.restore_best_weights:
+            self.best_weights = Snapshot.take(self.model, optimizer=False)
+        if decision.measures is not None:
+            self.criterion_history.append({"epoch": epoch, **decision.measures})
+            if self.log_dir is not None:
+                from keras_bettermodels.tensorboard import summary
+
+                names = ("GL", "P_k", "PQ")
+                scalars = {f"early_stopping/{n}": decision.measures[n] for n in names}
+                summary.write_scalars(self.log_dir, epoch, scalars)
+        if decision.reason is not None:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            self.stopping_reason = decision.reason
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.stopping_reason is None and self._epoch is not None:
+            # The state once more: a batch after the last epoch end may spoil it.
+            nonfinite = self._nonfinite_state()
+            rules = stopping.Rules(check_finite=self.check_finite)
+            decision = stopping.decide(
+                self._state, self._epoch, None, rules=rules, nonfinite=nonfinite
+            )
+            self._act(self._epoch, decision)
         if self.stopping_reason is not None and self.verbose > 0:
             print_msg(str(self.stopping_reason))
         if self.restore_best_weights and self.best_weights is not None:
@@ -411,4 +310,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     "Restoring model weights from the end of the best epoch: "
                     f"{self.best_epoch + 1}."
                 )
-            self.model.set_weights(self.best_weights)
+            self.best_weights.restore(self.model)
+
+
+def _available(logs: dict[str, Any] | None) -> str:
+    return f"Available metrics are: {', '.join(logs or {}) or 'none'}."

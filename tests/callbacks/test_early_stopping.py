@@ -48,6 +48,9 @@ SEQUENCES = {
     "plateau": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
     "noisy": [0.9, 0.7, 0.75, 0.6, 0.65, 0.66, 0.55, 0.58, 0.6, 0.61, 0.62],
     "keeps_falling": [1.0, 0.9, 0.8, 0.7, 0.6],
+    # With min_delta=0.05, 0.35 improves on 0.4 in float64 but not in float32,
+    # which Keras compares in: the comparison has to be Keras' own.
+    "float32_ties": [0.4, 0.35, 0.34, 0.29, 0.3, 0.31, 0.24],
 }
 KERAS_ARGUMENTS = [
     {},
@@ -58,6 +61,13 @@ KERAS_ARGUMENTS = [
     {"patience": 2, "baseline": 0.6, "restore_best_weights": True},
     {"patience": 1, "start_from_epoch": 3, "restore_best_weights": True},
     {"patience": 2, "mode": "min"},
+    {"patience": 1, "min_delta": 0.05},
+    {"patience": 1, "min_delta": -0.05, "restore_best_weights": True},  # sign
+    {"patience": 1, "baseline": 0.75},
+    {"patience": 3, "baseline": 0.4, "restore_best_weights": True},  # never beaten
+    {"start_from_epoch": 2},
+    {"patience": 2, "start_from_epoch": 2, "restore_best_weights": True},
+    {"patience": 1, "start_from_epoch": 20, "restore_best_weights": True},
 ]
 
 
@@ -85,6 +95,148 @@ def test_max_mode_matches_keras_too(sequence):
         theirs, scores, monitor="val_accuracy"
     )
     assert (ours.stopped_epoch, ours.best) == (theirs.stopped_epoch, theirs.best)
+
+
+MAX_ARGUMENTS = [
+    {"mode": "max"},
+    {"mode": "max", "patience": 1, "min_delta": 0.05},
+    {"mode": "max", "patience": 1, "min_delta": -0.05, "baseline": 0.3},
+    {"mode": "max", "patience": 2, "start_from_epoch": 2, "restore_best_weights": True},
+]
+
+
+@pytest.mark.parametrize("arguments", MAX_ARGUMENTS, ids=str)
+@pytest.mark.parametrize("sequence", list(SEQUENCES), ids=str)
+def test_max_mode_arguments_match_keras(arguments, sequence):
+    scores = [1 - v for v in SEQUENCES[sequence]]
+    ours, theirs = _pair(monitor="val_f1", **arguments)
+    assert _play(ours, scores, "val_f1") == _play(theirs, scores, "val_f1")
+
+
+def _pair(**arguments):
+    return EarlyStopping(**arguments), keras.callbacks.EarlyStopping(**arguments)
+
+
+def _as_numbers(value):
+    return np.asarray(keras.ops.convert_to_numpy(value), "float64").tolist()
+
+
+def _play(callback, values, monitor="val_loss", model=None):
+    """Drives `callback` like `_drive`; returns everything Keras' callback exposes.
+
+    An exception is part of the outcome: its type and the epoch it came at.
+    """
+    model = model or _tiny_model()
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        model.set_weights(
+            [np.full(w.shape, epoch, "float32") for w in model.get_weights()]
+        )
+        try:
+            callback.on_epoch_end(epoch, {monitor: value})
+        except Exception as error:  # the outcome compared with Keras'
+            return ("raised", type(error), epoch)
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    best = None if callback.best is None else _as_numbers(callback.best)
+    return (
+        epoch,
+        float(model.get_weights()[0].flat[0]),
+        callback.stopped_epoch,
+        best,
+        callback.best_epoch,
+        callback.wait,
+    )
+
+
+VALUE_TYPES = {
+    "python_float": float,
+    "numpy_scalar": np.float32,
+    "numpy_0d": lambda v: np.array(v, "float32"),
+    "numpy_shape_1": lambda v: np.array([v], "float32"),  # keras.metrics.F1Score
+    "tensor_0d": lambda v: keras.ops.convert_to_tensor(v, "float32"),
+    "tensor_shape_1": lambda v: keras.ops.convert_to_tensor([v], "float32"),
+}
+
+
+@pytest.mark.parametrize("arguments", KERAS_ARGUMENTS[1:7:2], ids=str)
+@pytest.mark.parametrize("value_type", list(VALUE_TYPES), ids=str)
+@pytest.mark.parametrize("sequence", ["falls_then_rises", "noisy"], ids=str)
+def test_every_value_keras_accepts_is_accepted_the_same(
+    arguments, value_type, sequence
+):
+    values = [VALUE_TYPES[value_type](v) for v in SEQUENCES[sequence]]
+    ours, theirs = _pair(**arguments)
+    outcome = _play(ours, values)
+    assert outcome[0] != "raised"
+    assert outcome == _play(theirs, values)
+
+
+REJECTED = {
+    "numpy_vector": lambda v: np.array([v, v / 2], "float32"),  # F1Score per class
+    "tensor_vector": lambda v: keras.ops.convert_to_tensor([v, v / 2], "float32"),
+    "string": str,
+}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"baseline": 0.9}, {"start_from_epoch": 2}, {"check_finite": False}],
+    ids=str,
+)
+@pytest.mark.parametrize("value_type", list(REJECTED), ids=str)
+def test_values_keras_rejects_are_rejected_with_its_error_at_its_epoch(
+    arguments, value_type
+):
+    values = [REJECTED[value_type](v) for v in SEQUENCES["falls_then_rises"]]
+    keras_arguments = {k: v for k, v in arguments.items() if k != "check_finite"}
+    ours = EarlyStopping(**arguments)
+    theirs = keras.callbacks.EarlyStopping(**keras_arguments)
+    outcome = _play(ours, values)
+    assert outcome[0] == "raised"
+    assert outcome == _play(theirs, values)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "logs"),
+    [("val_los", {"val_loss": 0.5}), ("val_custom", {"val_custom": 0.5})],
+)
+def test_an_undecidable_mode_is_keras_value_error_at_the_first_epoch_end(monitor, logs):
+    for callback in _pair(monitor=monitor):  # not at construction
+        callback.set_model(_tiny_model())
+        callback.on_train_begin()  # nor at the start of training
+        with pytest.raises(ValueError, match="isn't able to automatically determine"):
+            callback.on_epoch_end(0, logs)
+    ours = EarlyStopping(monitor=monitor)
+    ours.set_model(_tiny_model())
+    with pytest.raises(
+        ValueError, match=rf"Available metrics are: {next(iter(logs))}\."
+    ):
+        ours.on_epoch_end(0, logs)
+
+
+def test_the_mode_comes_from_the_compiled_metric_like_keras(digits):
+    x, y = digits
+    model = _digits_model(units=8)
+    model.fit(x[:32], y[:32], validation_data=(x[32:64], y[32:64]), verbose=0)
+    values = [0.5, 0.6, 0.55, 0.7, 0.6, 0.6, 0.6]  # accuracy: higher is better
+    ours, theirs = _pair(monitor="val_accuracy", patience=2)
+    assert _play(ours, values, "val_accuracy", model) == _play(
+        theirs, values, "val_accuracy", model
+    )
+    assert ours.monitor_op is theirs.monitor_op is keras.ops.greater
+    assert ours.min_delta == theirs.min_delta
+
+
+def test_keras_attributes_match_after_a_fit_with_a_shape_1_metric():
+    values = [np.array([v], "float32") for v in SEQUENCES["noisy"]]
+    ours, theirs = _pair(monitor="val_f1_score", mode="max", patience=2)
+    _play(ours, values, "val_f1_score"), _play(theirs, values, "val_f1_score")
+    assert isinstance(ours.best, np.ndarray) and ours.best.shape == (1,)
+    assert (ours.min_delta, ours.monitor_op) == (theirs.min_delta, theirs.monitor_op)
 
 
 def test_is_a_keras_early_stopping_and_keeps_every_argument():
@@ -250,7 +402,9 @@ class TestExtras:
         assert epochs == 4 and weights == 2
 
     def test_a_missing_monitor_warns_with_the_available_keys(self):
-        callback = EarlyStopping(monitor="val_los")
+        # mode="min": in "auto" mode Keras (and so this callback) cannot tell the
+        # direction of `val_los` and raises first (see the parity tests).
+        callback = EarlyStopping(monitor="val_los", mode="min")
         with pytest.warns(
             UserWarning, match="`val_los`.*Available metrics are: val_loss"
         ):
@@ -406,3 +560,170 @@ def test_a_criterion_on_a_maximized_metric_fails_at_the_first_epoch_end(digits):
             verbose=0,
             callbacks=[callback],
         )
+
+
+@pytest.mark.parametrize("restore_best_weights", [False, True])
+def test_a_real_fit_on_f1_score_runs_like_keras(digits, restore_best_weights):
+    x, y = digits
+    binary = (y == 3).astype("float32")[:, None]
+    histories = []
+    for callback_class in (EarlyStopping, keras.callbacks.EarlyStopping):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(1, activation="sigmoid")]
+        )
+        model.compile("sgd", "binary_crossentropy", metrics=[keras.metrics.F1Score()])
+        callback = callback_class(
+            monitor="val_f1_score",
+            patience=1,
+            restore_best_weights=restore_best_weights,
+        )
+        history = model.fit(
+            x[:256],
+            binary[:256],
+            validation_data=(x[256:512], binary[256:512]),
+            epochs=6,
+            batch_size=64,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callback],
+        )
+        histories.append(
+            (
+                len(history.history["loss"]),
+                callback.stopped_epoch,
+                callback.best_epoch,
+                [w.tolist() for w in model.get_weights()],
+            )
+        )
+    assert histories[0] == histories[1]
+
+
+class _NanToZero(keras.layers.Layer):
+    """Maps NaN activations to 0, as TensorFlow's relu does on some CPUs."""
+
+    def call(self, x):
+        return keras.ops.where(keras.ops.isnan(x), keras.ops.zeros_like(x), x)
+
+
+class _Plant(keras.callbacks.Callback):
+    """Writes NaN into one entry of `pick(model)` at the start (or end) of an epoch."""
+
+    def __init__(self, epoch, pick, at="begin"):
+        super().__init__()
+        self.epoch, self.pick, self.at = epoch, pick, at
+
+    def _plant(self, epoch):
+        if epoch == self.epoch:
+            variable = self.pick(self.model)
+            value = keras.ops.convert_to_numpy(variable.value).copy()
+            value.flat[0] = np.nan
+            variable.assign(value)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.at == "begin":
+            self._plant(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.at == "end":
+            self._plant(epoch)
+
+
+class _Record(keras.callbacks.Callback):
+    """Keeps every epoch's weights (host copies: a test's reference only)."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def _state_watch_fit(layer, pick, *, at="begin", plant_epoch=2, **arguments):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), *layer, keras.layers.Dense(3, activation="softmax")],
+        name="watched",
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01, name="adam"), "sparse_categorical_crossentropy"
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 1] > 0).astype("int32") + (x[:, 2] > 0).astype("int32")
+    record, stopper = _Record(), EarlyStopping(monitor="loss", patience=50, **arguments)
+    history = model.fit(
+        x,
+        y,
+        epochs=6,
+        batch_size=16,
+        verbose=0,
+        callbacks=[_Plant(plant_epoch, lambda m: pick(m), at), record, stopper],
+    )
+    return model, history.history["loss"], record.weights, stopper
+
+
+WATCHED = {
+    "kernel": (
+        lambda: [keras.layers.Dense(5, name="first"), _NanToZero()],
+        lambda m: m.get_layer("first").kernel,
+        "begin",
+        "weight `watched/first/kernel`",
+    ),
+    "moving_variance": (
+        lambda: [keras.layers.Dense(5), keras.layers.BatchNormalization(name="bn")],
+        lambda m: m.get_layer("bn").moving_variance,
+        "begin",
+        "weight `watched/bn/moving_variance`",
+    ),
+    "optimizer_slot": (
+        lambda: [keras.layers.Dense(5)],
+        lambda m: next(v for v in m.optimizer.variables if "momentum" in v.path),
+        "end",
+        "optimizer variable `adam/",
+    ),
+}
+
+
+class TestStateWatch:
+    @pytest.mark.parametrize("planted", list(WATCHED))
+    def test_a_nonfinite_variable_stops_and_the_best_weights_come_back(self, planted):
+        layer, pick, at, named = WATCHED[planted]
+        model, losses, weights, stopper = _state_watch_fit(
+            layer(), pick, at=at, restore_best_weights=True
+        )
+        assert all(math.isfinite(loss) for loss in losses)  # the loss saw nothing
+        assert len(losses) == 3 and stopper.stopped_epoch == 2  # noticed in epoch 2
+        reason = stopper.stopping_reason
+        assert reason.criterion == "check_finite" and named in reason
+        assert reason.endswith("is not finite.") and reason.value is None
+        assert stopper.best_epoch < 2
+        restored = model.get_weights()
+        assert all(np.isfinite(w).all() for w in restored)
+        for got, kept in zip(restored, weights[stopper.best_epoch], strict=True):
+            np.testing.assert_array_equal(got, kept)
+
+    def test_without_restore_it_still_stops_in_that_epoch(self):
+        layer, pick, at, named = WATCHED["kernel"]
+        _, losses, _, stopper = _state_watch_fit(layer(), pick, at=at)
+        assert len(losses) == 3 and named in stopper.stopping_reason
+
+    def test_check_finite_false_trains_on_like_keras(self):
+        layer, pick, _, _ = WATCHED["kernel"]
+        model, losses, _, stopper = _state_watch_fit(layer(), pick, check_finite=False)
+        assert len(losses) == 6 and stopper.stopping_reason is None
+        assert all(math.isfinite(loss) for loss in losses)
+        assert np.isnan(model.get_layer("first").kernel.numpy()).any()
+
+    def test_the_train_end_check_catches_what_no_epoch_end_saw(self):
+        model = _tiny_model()
+        stopper = EarlyStopping(restore_best_weights=True, patience=5)
+        _drive(stopper, [0.5, 0.4])  # epoch 1 is the best
+        stopper.set_model(model)
+        model.set_weights([np.full(w.shape, 7.0, "float32") for w in model.weights])
+        kernel = model.weights[0]
+        kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+        stopper.on_train_end()
+        assert stopper.stopping_reason.criterion == "check_finite"
+        assert "weight `" in stopper.stopping_reason
+        assert float(model.get_weights()[0].flat[0]) == 1.0

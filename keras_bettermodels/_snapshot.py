@@ -1,0 +1,247 @@
+"""The model's state, watched and kept on the device.
+
+Two things the callbacks that protect a run (`MixedPrecisionGuard`,
+`EarlyStopping` with `check_finite` / `restore_best_weights`) share:
+
+- `first_nonfinite_variable`: are all the model's variables (trainable and
+  not, BatchNormalization's moving statistics included) and all its
+  optimizer's variables finite? One fused reduction on the device answers
+  with one scalar; only when the answer is no does it find out which
+  variable, with one more small transfer (a flag per variable).
+- `Snapshot`: a copy of the same variables, kept on the device (never a NumPy
+  copy on the host), and put back with `Variable.assign`.
+
+Neither reads more than a scalar (or a flag per variable) back to the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from keras_bettermodels import _validation
+
+__all__ = [
+    "NONFINITE_KINDS",
+    "NonfiniteVariable",
+    "Snapshot",
+    "first_nonfinite_variable",
+    "state_variables",
+]
+
+#: What a non-finite variable can be.
+NONFINITE_KINDS = ("weight", "optimizer variable")
+
+
+@dataclass(frozen=True)
+class NonfiniteVariable:
+    """A model or optimizer variable that holds a NaN or an infinity.
+
+    Args:
+        path: the variable's `path`, e.g. `"sequential/first/kernel"`.
+        kind: `"weight"` (a model variable, trainable or not) or
+            `"optimizer variable"` (a slot, the learning rate, a loss scale).
+    """
+
+    path: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} `{self.path}`"
+
+
+def _optimizer(model: keras.Model) -> Any:
+    """The model's optimizer, if it has one and it is built; else `None`."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        return None
+    return optimizer
+
+
+def state_variables(
+    model: keras.Model, *, optimizer: bool = True
+) -> tuple[list[Any], list[Any]]:
+    """The model's variables and (if asked and built) its optimizer's.
+
+    Returns:
+        `(weights, optimizer_variables)`: `model.weights` (trainable, then
+        non-trainable) and the built optimizer's `variables` (empty without
+        one, or with `optimizer=False`).
+    """
+    weights = list(model.weights)
+    built = _optimizer(model) if optimizer else None
+    return weights, ([] if built is None else list(built.variables))
+
+
+def _is_float(variable: Any) -> bool:
+    dtype = keras.backend.standardize_dtype(variable.dtype)
+    return "float" in dtype
+
+
+def _finite_flags(variables: Sequence[Any]) -> Any:
+    """One boolean per variable, on the device: is every entry finite?"""
+    ops = keras.ops
+    return ops.stack([ops.all(ops.isfinite(v.value)) for v in variables])
+
+
+def first_nonfinite_variable(model: keras.Model) -> NonfiniteVariable | None:
+    """The first variable of `model` or of its optimizer that is not finite.
+
+    Checks every model variable (`model.weights`: trainable and non-trainable,
+    BatchNormalization's moving mean and variance included) and, when the
+    model has a built optimizer, every optimizer variable (its slots, learning
+    rate, iteration counter, a `LossScaleOptimizer`'s scale). Integer
+    variables are finite by construction and skipped.
+
+    The check is one fused reduction on the device (`all(isfinite(v))` per
+    variable, combined into one scalar) before one scalar reaches the host;
+    only when it is `False` does one more transfer (a flag per variable) say
+    which one. The weights are never copied to the host.
+
+    Args:
+        model: a Keras model, built or not (an unbuilt model has no
+            variables: `None`).
+
+    Returns:
+        The first non-finite variable, weights first and then the optimizer's
+        variables, each in their own order; `None` when all are finite.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(_validation.invalid_type("model", "a keras.Model", model))
+    weights, optimizer_variables = state_variables(model)
+    labelled = [(v, "weight") for v in weights if _is_float(v)] + [
+        (v, "optimizer variable") for v in optimizer_variables if _is_float(v)
+    ]
+    if not labelled:
+        return None
+    flags = _finite_flags([v for v, _ in labelled])
+    # The one scalar that crosses to the host when all is well.
+    if bool(keras.ops.convert_to_numpy(keras.ops.all(flags))):
+        return None
+    host_flags = keras.ops.convert_to_numpy(flags)
+    for (variable, kind), finite in zip(labelled, host_flags, strict=True):
+        if not finite:
+            return NonfiniteVariable(path=variable.path, kind=kind)
+    return None  # pragma: no cover - the scalar said one is not finite
+
+
+def _device_copy(value: Any) -> Any:
+    if keras.backend.backend() == "torch":
+        import torch
+
+        with torch.no_grad():
+            return value.detach().clone()
+    return keras.ops.copy(value)
+
+
+def _build_optimizer(model: keras.Model) -> None:
+    """Builds the model's optimizer now, so that a snapshot holds its state.
+
+    Keras does so before training on JAX and PyTorch; on TensorFlow it waits
+    for the first step (inside the distribution strategy's scope).
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built or not model.built:
+        return
+    if keras.backend.backend() == "tensorflow":
+        with model.distribute_strategy.scope():
+            optimizer.build(model.trainable_variables)
+    else:
+        optimizer.build(model.trainable_variables)
+
+
+class Snapshot:
+    """A copy of a model's variables (and its optimizer's), kept on the device.
+
+    `take` copies every variable in `model.weights` (trainable and not) and,
+    with `optimizer=True`, every variable of the model's optimizer (building
+    the optimizer first when the model is built and the optimizer is not, as
+    TensorFlow leaves it until the first step, so that the copy holds its
+    state). The copies stay where the variables live (a device copy, never a
+    NumPy array on the host); `restore` assigns them back.
+
+    Example:
+
+    ```python
+    snapshot = Snapshot.take(model)
+    model.fit(x, y, epochs=1)
+    snapshot.restore(model)  # weights and optimizer state as they were
+    ```
+    """
+
+    def __init__(
+        self, weights: list[Any], optimizer_variables: list[Any] | None
+    ) -> None:
+        self._weights = weights
+        self._optimizer_variables = optimizer_variables
+
+    @classmethod
+    def take(cls, model: keras.Model, *, optimizer: bool = True) -> Snapshot:
+        """Copies the model's state on the device.
+
+        Args:
+            model: a Keras model.
+            optimizer: also copy the optimizer's variables (its slots,
+                iteration counter, learning rate, loss scale). Defaults to
+                `True`.
+
+        Returns:
+            The snapshot.
+        """
+        if not isinstance(model, keras.Model):
+            raise TypeError(_validation.invalid_type("model", "a keras.Model", model))
+        if optimizer:
+            _build_optimizer(model)
+        weights, optimizer_variables = state_variables(model, optimizer=optimizer)
+        return cls(
+            [_device_copy(v.value) for v in weights],
+            [_device_copy(v.value) for v in optimizer_variables]
+            if optimizer and _optimizer(model) is not None
+            else None,
+        )
+
+    @property
+    def has_optimizer_state(self) -> bool:
+        """Whether the snapshot holds the optimizer's variables."""
+        return self._optimizer_variables is not None
+
+    def restore(self, model: keras.Model) -> None:
+        """Puts the kept values back into `model` (and its optimizer).
+
+        Args:
+            model: the model the snapshot was taken of (or one with the same
+                variables, in the same order).
+
+        Raises:
+            ValueError: when the model's (or its optimizer's) variables no
+                longer match the snapshot's in number or shape.
+        """
+        weights, optimizer_variables = state_variables(
+            model, optimizer=self.has_optimizer_state
+        )
+        pairs = [("model", weights, self._weights)]
+        if self._optimizer_variables is not None:
+            pairs.append(("optimizer", optimizer_variables, self._optimizer_variables))
+        for what, variables, values in pairs:
+            _check_match(what, variables, values)
+        for _, variables, values in pairs:
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+
+def _check_match(what: str, variables: list[Any], values: list[Any]) -> None:
+    shapes = [tuple(v.shape) for v in variables]
+    kept = [tuple(value.shape) for value in values]
+    if shapes != kept:
+        raise ValueError(
+            _validation.invalid_value(
+                "model",
+                f"a model whose {what} variables match the snapshot's "
+                f"({len(kept)} variables)",
+                f"<{len(shapes)} {what} variables>",
+                "Take the snapshot again after the model or its optimizer was built.",
+            )
+        )

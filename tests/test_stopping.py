@@ -1,0 +1,174 @@
+"""The early-stopping decision as a pure function, on scripted sequences."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from keras_bettermodels import criteria, stopping
+from keras_bettermodels.criteria import GL, PQ, UP, Patience
+from keras_bettermodels.stopping import Rules, State, decide
+from tests._imports import heavy_modules_after
+
+pytestmark = pytest.mark.backend_independent
+
+
+def _run(values, rules, train=None, nonfinite_at=None):
+    """Decides epoch after epoch until a stop; returns (stop epoch, decisions)."""
+    state, decisions = State(), []
+    for epoch, value in enumerate(values):
+        decision = decide(
+            state,
+            epoch,
+            value,
+            rules=rules,
+            train_error=None if train is None else train[epoch],
+            nonfinite="weight `dense/kernel` is not finite"
+            if epoch == nonfinite_at
+            else None,
+        )
+        decisions.append(decision)
+        state = decision.state
+        if decision.stop:
+            return epoch, decisions
+    return None, decisions
+
+
+FALLS_THEN_RISES = [1.0, 0.8, 0.7, 0.72, 0.75, 0.8, 0.9, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("values", "rules", "expected_stop_epoch"),
+    [
+        (FALLS_THEN_RISES, Rules(), 3),  # patience 0: the first non-improvement
+        (FALLS_THEN_RISES, Rules(patience=2), 4),
+        (FALLS_THEN_RISES, Rules(patience=2, min_delta=0.15), 3),  # 0.7 no better
+        (FALLS_THEN_RISES, Rules(patience=1, baseline=0.6), 3),  # not at improvements
+        (FALLS_THEN_RISES, Rules(patience=2, start_from_epoch=3), 5),
+        (FALLS_THEN_RISES, Rules(criterion=GL(5)), 4),
+        (FALLS_THEN_RISES, Rules(criterion=GL(50)), None),
+        ([0.3, 0.2, 0.1], Rules(patience=5, stopping_threshold=0.15), 2),
+        ([0.3, 0.2, 0.9], Rules(criterion=GL(1e6), divergence_threshold=0.5), 2),
+        ([0.5, 0.6, 0.7, 0.8], Rules(minimize=False, patience=1), None),
+        ([0.5, 0.4, 0.3, 0.2], Rules(minimize=False, patience=1), 1),
+    ],
+)
+def test_stops_at_the_scripted_epoch(values, rules, expected_stop_epoch):
+    assert _run(values, rules)[0] == expected_stop_epoch
+
+
+class TestOrder:
+    def test_a_nonfinite_variable_comes_first_even_in_the_warm_up(self):
+        epoch, decisions = _run([0.5, 0.4], Rules(start_from_epoch=5), nonfinite_at=0)
+        reason = decisions[-1].reason
+        assert epoch == 0 and reason.criterion == "check_finite"
+        assert reason.value is None and "weight `dense/kernel`" in reason
+
+    def test_a_nonfinite_value_stops_before_any_bookkeeping(self):
+        epoch, decisions = _run([0.5, math.inf], Rules(patience=9))
+        assert epoch == 1 and decisions[-1].reason.value == math.inf
+        assert decisions[-1].state.best == 0.5 and not decisions[-1].improved
+
+    def test_check_finite_false_treats_nan_as_keras_does(self):
+        epoch, _ = _run([0.5, math.nan, math.nan], Rules(check_finite=False))
+        assert epoch == 1  # NaN is no improvement: patience 0 fires
+
+    def test_warm_up_records_nothing(self):
+        _, decisions = _run([0.9, 0.1, 0.5], Rules(start_from_epoch=2, patience=9))
+        assert [d.measures is None for d in decisions] == [True, True, False]
+        assert decisions[-1].state.val_errors == (0.5,)
+        assert decisions[-1].state.best_epoch == 2
+
+    def test_a_threshold_wins_over_the_criterion_in_the_same_epoch(self):
+        rules = Rules(criterion=GL(5), divergence_threshold=0.7)
+        epoch, decisions = _run([0.5, 0.8], rules)
+        assert epoch == 1
+        assert decisions[-1].reason.criterion == "divergence_threshold"
+
+    def test_keras_patience_never_fires_at_an_improvement_or_epoch_0(self):
+        assert _run([0.5], Rules())[0] is None
+        assert _run([0.5, 0.4, 0.3], Rules())[0] is None
+
+    def test_the_criterion_is_consulted_at_improving_epochs_too(self):
+        # Patience's own min_delta: 0.95 and 0.92 improve for the callback
+        # (min_delta 0) but not for Patience(2, min_delta=0.1), like Keras'
+        # EarlyStopping(patience=2, min_delta=0.1).
+        rules = Rules(criterion=Patience(2, min_delta=0.1))
+        epoch, decisions = _run([1.0, 0.95, 0.92], rules)
+        assert epoch == 2 and decisions[-1].improved
+
+
+def test_baseline_keeps_wait_growing_until_it_is_beaten():
+    _, decisions = _run([0.9, 0.8, 0.5], Rules(patience=9, baseline=0.6))
+    assert [d.state.wait for d in decisions] == [1, 2, 0]
+    assert [d.improved for d in decisions] == [True, True, True]
+
+
+def test_the_state_is_not_mutated():
+    state = State()
+    decide(state, 0, 0.5, rules=Rules())
+    assert state == State()
+
+
+def test_an_injected_comparison_is_used_for_improvements():
+    calls = []
+
+    def never(value, reference):
+        calls.append((value, reference))
+        return False
+
+    _, decisions = _run([0.5, 0.4], Rules(patience=9, is_improvement=never))
+    assert calls == [(0.4, 0.5)]  # nothing improves on no reference: not asked
+    assert [d.improved for d in decisions] == [True, False]
+
+
+def test_a_value_that_is_not_one_number_gets_only_keras_bookkeeping():
+    vector = [0.5, 0.4]
+    decision = decide(State(), 0, vector, rules=Rules(criterion=GL(5)), number=None)
+    assert decision.improved and decision.state.best is vector
+    assert decision.measures is None and decision.state.val_errors == ()
+
+
+def test_measures_are_those_of_the_criterion_strips_and_skip_a_maximized_metric():
+    rules = Rules(criterion=UP(1, strip_length=2), strip_length=2)
+    _, decisions = _run([0.5, 0.4, 0.45, 0.6], rules, train=[1.0, 0.8, 0.7, 0.6])
+    assert decisions[1].measures["UP"] == 0 and decisions[1].measures["P_k"] > 0
+    assert decisions[0].measures["UP"] is None
+    _, decisions = _run([0.5, 0.6], Rules(minimize=False, patience=9))
+    assert all(d.measures is None for d in decisions)
+
+
+def test_a_negative_value_drops_the_measures_without_a_criterion_only():
+    _, decisions = _run([-0.5, -0.6], Rules(patience=9))
+    assert all(d.measures is None for d in decisions)
+    with pytest.raises(ValueError, match="non-negative errors"):
+        _run([-0.5], Rules(criterion=GL(5)))
+
+
+def test_gl_and_p_k_are_computed_once_per_epoch(monkeypatch):
+    checked = []
+    real = criteria._check_errors
+
+    def counting(name, errors):
+        checked.append(name)
+        real(name, errors)
+
+    monkeypatch.setattr(criteria, "_check_errors", counting)
+    rules = Rules(criterion=GL(50) | PQ(1e6) | (UP(3) & GL(60)) | PQ(1e6))
+    values, train = [1.0, 0.9, 0.8, 0.85, 0.9], [1.0, 0.8, 0.7, 0.6, 0.55]
+    state = State(val_errors=tuple(values[:4]), train_errors=tuple(train[:4]))
+    decision = decide(state, 4, values[4], rules=rules, train_error=train[4])
+    assert decision.measures["PQ"] is not None and decision.reason is None
+    assert checked == ["val_errors", "train_errors"]  # GL once, P_5 once
+
+
+def test_the_reason_reads_like_the_callbacks():
+    _, decisions = _run(FALLS_THEN_RISES, Rules(criterion=GL(5)))
+    reason = decisions[-1].reason
+    assert isinstance(reason, stopping.StoppingReason)
+    assert str(reason) == "Epoch 5: early stopping by GL(5): GL=7.143 > 5."
+
+
+def test_importing_the_decision_loads_no_backend():
+    assert heavy_modules_after("import keras_bettermodels.stopping") == []
