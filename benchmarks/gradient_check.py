@@ -44,7 +44,7 @@ from keras_bettermodels.callbacks.gradient_check import (
     GradientCheckCallback,
 )
 from keras_bettermodels.gradient_check import _autodiff, _clone
-from keras_bettermodels.gradient_check._check import check_gradients
+from keras_bettermodels.gradient_check.check import check_gradients
 from tests.gradient_check import planted, zoo
 
 QUICK = os.environ.get("KBM_QUICK") == "1"
