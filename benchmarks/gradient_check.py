@@ -398,6 +398,8 @@ SCALE_INPUTS, SCALE_BATCH = 1024, 64
 
 def at_scale(parameters: float, json_path: str | None) -> dict[str, Any]:
     """check_gradients on 4 x Dense(w) (w=8192 at 2e8): first and repeated call."""
+    from keras_bettermodels.precision import hardware
+
     width = scale_width(parameters)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -419,7 +421,7 @@ def at_scale(parameters: float, json_path: str | None) -> dict[str, Any]:
         repeats.append(time.perf_counter() - start)
     result = {
         "backend": keras.backend.backend(),
-        "devices": [str(d) for d in keras.distribution.list_devices()],
+        "devices": [str(d) for d in hardware.detect_devices()],
         "params": int(model.count_params()),
         "width": width,
         "batch": SCALE_BATCH,
