@@ -24,15 +24,23 @@ the repository root, on any Keras backend:
     python benchmarks/gradient_check.py
     KERAS_BACKEND=jax python benchmarks/gradient_check.py
     KBM_QUICK=1 python benchmarks/gradient_check.py   # 10k and 100k only
+    python benchmarks/gradient_check.py --at-scale 2e8 --json out.json  # GPU
+
+(d) the anchors, in the same run: the backend's own checker on the same MLP,
+    `torch.autograd.gradcheck(fast_mode=True)` on PyTorch and
+    `jax.test_util.check_grads` on JAX (1M parameters; 100k with KBM_QUICK).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
@@ -40,11 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
 import keras
 import numpy as np
 
-from keras_bettermodels.callbacks.gradient_check import (
-    GradientCheckCallback,
-)
 from keras_bettermodels.gradient_check import _autodiff, _clone
-from keras_bettermodels.gradient_check._check import check_gradients
+from keras_bettermodels.gradient_check.check import check_gradients
 from tests.gradient_check import planted, zoo
 
 QUICK = os.environ.get("KBM_QUICK") == "1"
@@ -241,6 +246,10 @@ def accuracy() -> None:
 def callback_share() -> None:
     from sklearn.datasets import load_digits
 
+    # Here, not at the top: `keras_bettermodels.callbacks` imports every
+    # callback, and `--at-scale` runs on bare GPU machines.
+    from keras_bettermodels.callbacks.gradient_check import GradientCheckCallback
+
     print()
     print("GradientCheckCallback(every_n_epochs=1) on the demo model (make demo)")
     digits = load_digits()
@@ -283,9 +292,176 @@ def callback_share() -> None:
     )
 
 
-def main() -> None:
+def _anchor_time(target: int) -> tuple[str, float, float, int] | None:
+    """The backend's own gradient checker on the same MLP, float64, timed.
+
+    PyTorch: `torch.autograd.gradcheck(fast_mode=True)` (one random direction
+    for a scalar output); JAX: `jax.test_util.check_grads(order=1,
+    modes=["rev"])`. Both take J as a function of the weights, written
+    directly in the library (no Keras). Returns (name, seconds of a repeated
+    call, our repeated check's seconds, parameters), or None on TensorFlow.
+    """
+    backend = keras.backend.backend()
+    if backend not in ("torch", "jax"):
+        return None
+    width = width_for(target)
+    keras.utils.set_random_seed(0)
+    x, y = data()
+    model = mlp(width)
+    weights = [keras.ops.convert_to_numpy(w).astype(np.float64) for w in model.weights]
+    check_gradients(model, x, y, seed=0)
+    ours = []
+    for round_ in range(ROUNDS):
+        start = time.perf_counter()
+        check_gradients(model, x, y, seed=round_ + 1)
+        ours.append(time.perf_counter() - start)
+    x64 = x.astype(np.float64)
+    if backend == "torch":
+        import torch
+
+        xt, yt = torch.as_tensor(x64), torch.as_tensor(y).long()
+        params = [torch.tensor(w, requires_grad=True) for w in weights]
+
+        def loss_torch(*ps: torch.Tensor) -> torch.Tensor:
+            k1, b1, k2, b2, k3, b3 = ps
+            h = torch.tanh(xt @ k1 + b1)
+            h = torch.tanh(h @ k2 + b2)
+            return torch.nn.functional.cross_entropy(h @ k3 + b3, yt)
+
+        def anchor() -> None:
+            assert torch.autograd.gradcheck(
+                loss_torch, tuple(params), fast_mode=True, eps=1e-6, atol=1e-5
+            )
+
+        name = "torch.autograd.gradcheck(fast_mode=True)"
+    else:
+        import jax
+        import jax.numpy as jnp
+        from jax import test_util
+
+        with jax.enable_x64(True):
+            xj, yj = jnp.asarray(x64), jnp.asarray(y)
+            params_j = tuple(jnp.asarray(w) for w in weights)
+
+        def loss_jax(ps: tuple[Any, ...]) -> Any:
+            k1, b1, k2, b2, k3, b3 = ps
+            h = jnp.tanh(xj @ k1 + b1)
+            h = jnp.tanh(h @ k2 + b2)
+            logits = h @ k3 + b3
+            log_p = jax.nn.log_softmax(logits)
+            return -jnp.mean(jnp.take_along_axis(log_p, yj[:, None], axis=1))
+
+        def anchor() -> None:
+            with jax.enable_x64(True):
+                test_util.check_grads(
+                    loss_jax, (params_j,), order=1, modes=["rev"], eps=1e-6
+                )
+
+        name = "jax.test_util.check_grads(order=1, rev)"
+    anchor()  # warm-up (JAX compiles)
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        anchor()
+        times.append(time.perf_counter() - start)
+    return name, statistics.median(times), statistics.median(ours), model.count_params()
+
+
+def anchors() -> dict[str, Any]:
+    """Our directional check against the backend's own checker, same MLP."""
+    target = 100_000 if QUICK else 1_000_000
+    print()
+    print(
+        f"(d) anchors: the backend's own gradient check on the same MLP (~{target:,})"
+    )
+    result = _anchor_time(target)
+    if result is None:
+        print(f"  no anchor on {keras.backend.backend()}")
+        return {}
+    name, theirs, ours, parameters = result
+    print(
+        f"  {parameters:,} params: {name} {theirs:.3f} s; check_gradients "
+        f"{ours:.3f} s (2 directions per variable and 2 over all: 8 directions, "
+        f"16 passes): {ours / theirs:.2f}x the anchor"
+    )
+    return {"anchor": name, "anchor_s": theirs, "ours_s": ours, "params": parameters}
+
+
+def scale_width(parameters: float) -> int:
+    """w with 1024w + 3w² + 10w + biases ≈ `parameters` (4 x Dense(w), 10 out)."""
+    a, b, c = 3, SCALE_INPUTS + CLASSES + 4, CLASSES - parameters
+    return max(1, round((-b + (b * b - 4 * a * c) ** 0.5) / (2 * a)))
+
+
+SCALE_INPUTS, SCALE_BATCH = 1024, 64
+
+
+def at_scale(parameters: float, json_path: str | None) -> dict[str, Any]:
+    """check_gradients on 4 x Dense(w) (w=8192 at 2e8): first and repeated call."""
+    from keras_bettermodels.precision import hardware
+
+    width = scale_width(parameters)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((SCALE_INPUTS,))]
+        + [keras.layers.Dense(width, activation="tanh") for _ in range(4)]
+        + [keras.layers.Dense(CLASSES, activation="softmax")]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(SCALE_BATCH, SCALE_INPUTS)).astype("float32")
+    y = rng.integers(0, CLASSES, size=(SCALE_BATCH,))
+    start = time.perf_counter()
+    first = check_gradients(model, x, y, seed=0, verbose=0)
+    first_s = time.perf_counter() - start
+    repeats = []
+    for round_ in range(2):
+        start = time.perf_counter()
+        report = check_gradients(model, x, y, seed=round_ + 1, verbose=0)
+        repeats.append(time.perf_counter() - start)
+    result = {
+        "backend": keras.backend.backend(),
+        "devices": [str(d) for d in hardware.detect_devices()],
+        "params": int(model.count_params()),
+        "width": width,
+        "batch": SCALE_BATCH,
+        "first_s": first_s,
+        "repeat_s": statistics.median(repeats),
+        "evaluations": report.num_evaluations,
+        "verdict": report.verdict,
+        "first_verdict": first.verdict,
+        "relative_error": report.relative_error,
+    }
+    print(
+        f"check_gradients at scale on {result['backend']}: {result['params']:,} "
+        f"params (4 x Dense({width}), batch {SCALE_BATCH}): first call "
+        f"{first_s:.2f} s, repeated {result['repeat_s']:.3f} s, "
+        f"{report.num_evaluations} passes, {report.verdict} "
+        f"({report.relative_error:.1e})",
+        flush=True,
+    )
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--at-scale",
+        type=float,
+        metavar="PARAMS",
+        help="only time check_gradients on a 4 x Dense MLP of about PARAMS "
+        "parameters (2e8 on a GPU), first and repeated call",
+    )
+    parser.add_argument("--json", help="write the --at-scale results to this file")
+    args = parser.parse_args(argv)
+    if args.at_scale:
+        at_scale(args.at_scale, args.json)
+        return
     print(f"Keras backend: {keras.backend.backend()}; batch of {BATCH}; float64")
     speed()
+    anchors()
     accuracy()
     callback_share()
 

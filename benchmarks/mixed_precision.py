@@ -62,6 +62,11 @@ SIZES: dict[str, dict[str, int]] = {
         "overhead_epochs": 2,
         "overhead_steps": 3,
         "overhead_rounds": 2,
+        "big_hidden": 64,
+        "big_layers": 4,
+        "big_batch": 32,
+        "big_steps": 3,
+        "overhead_big_hidden": 64,
     },
     "cpu": {
         "hidden": 4096,
@@ -86,6 +91,14 @@ SIZES: dict[str, dict[str, int]] = {
         "overhead_epochs": 3,
         "overhead_steps": 200,
         "overhead_rounds": 5,
+        # >100M parameters, where the article says mixed precision pays:
+        # 4 x Dense(8192), 268,550,154 parameters (784 inputs, as the
+        # article's model), and the guard at 4 x Dense(8192) too.
+        "big_hidden": 8192,
+        "big_layers": 4,
+        "big_batch": 2048,
+        "big_steps": 30,
+        "overhead_big_hidden": 8192,
     },
 }
 INPUTS = 784
@@ -114,17 +127,21 @@ def _guard_class() -> Any:
 # -- models --------------------------------------------------------------------
 
 
-def article_model(hidden: int) -> Any:
-    """The seed article's example, compiled with Adam."""
+def article_model(hidden: int, layers: int = 2, learning_rate: float = 1e-3) -> Any:
+    """The seed article's example (`layers` hidden Dense layers), with Adam."""
     import keras
 
     inputs = keras.Input(shape=(INPUTS,))
-    x = keras.layers.Dense(hidden, activation="relu")(inputs)
-    x = keras.layers.Dense(hidden, activation="relu")(x)
+    x = inputs
+    for _ in range(layers):
+        x = keras.layers.Dense(hidden, activation="relu")(x)
     x = keras.layers.Dense(CLASSES)(x)
     outputs = keras.layers.Activation("softmax", dtype="float32")(x)
     model = keras.Model(inputs=inputs, outputs=outputs)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+    )
     return model
 
 
@@ -298,8 +315,12 @@ def time_model(
     return result
 
 
-def guard_overhead(size: dict[str, int]) -> dict[str, Any]:
-    """Median `fit` wall time with and without the guard, alternating."""
+def guard_overhead(size: dict[str, int], big: bool = False) -> dict[str, Any]:
+    """Median `fit` wall time with and without the guard, alternating.
+
+    `big`: at >100M parameters (4 x Dense(`overhead_big_hidden`), Adam(1e-5),
+    so that 3 epochs stay finite), with the batch and steps of `overhead_*`.
+    """
     import keras
 
     guard_class = _guard_class()
@@ -315,8 +336,10 @@ def guard_overhead(size: dict[str, int]) -> dict[str, Any]:
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
+    hidden = size["overhead_big_hidden"] if big else size["overhead_hidden"]
+    layers = 4 if big else 2
     try:
-        model = article_model(size["overhead_hidden"])
+        model = article_model(hidden, layers, 1e-5 if big else 1e-3)
     finally:
         keras.config.set_dtype_policy(previous)
     data = SameBatch()
@@ -374,7 +397,9 @@ def guard_overhead(size: dict[str, int]) -> dict[str, Any]:
         "hooks_ms_in_loop": loop * 1000,
         "hooks_pct_in_loop": loop / none * 100,
         "batch_hooks_ms": batch_hooks * 1000,
-        "hidden": size["overhead_hidden"],
+        "hidden": hidden,
+        "layers": layers,
+        "params": int(model.count_params()),
         "batch": size["overhead_batch"],
         "epochs": epochs,
         "steps_per_epoch": steps,
@@ -383,6 +408,48 @@ def guard_overhead(size: dict[str, int]) -> dict[str, Any]:
         "fit_s_with": guard,
         "overhead_pct": (guard / none - 1) * 100,
     }
+
+
+def audit_part(report: dict[str, Any], size: dict[str, int]) -> None:
+    """Audits the article's model under mixed_float16 and prints the findings."""
+    report["audit"] = audit_report(size)
+    print(
+        f"\nAudit of the article's model (2 x Dense({size['hidden']}), "
+        f"{report['audit']['params']:,} parameters) under mixed_float16, "
+        f"batch_size={size['dense_batch']}:"
+    )
+    for finding in report["audit"]["findings"]:
+        print(f"  [{finding['level']}] {finding['code']}: {finding['message']}")
+    codes = {finding["code"] for finding in report["audit"]["findings"]}
+    report["hardware_no_speedup"] = "hardware-no-speedup" in codes
+    print(f"  hardware-no-speedup reported: {report['hardware_no_speedup']}")
+    sys.stdout.flush()
+
+
+def overhead_part(size: dict[str, int], big: bool) -> dict[str, Any]:
+    """Measures and prints the guard's overhead."""
+    overhead = guard_overhead(size, big)
+    print(
+        f"\nMixedPrecisionGuard overhead on fit (mixed_float16, "
+        f"{overhead['layers']} x Dense({overhead['hidden']}), "
+        f"{overhead['params']:,} parameters, batch {overhead['batch']}, "
+        f"{overhead['epochs']} epochs x {overhead['steps_per_epoch']} steps, "
+        f"median of {overhead['rounds']} alternating rounds):"
+    )
+    print(
+        f"  without {overhead['fit_s_without']:.3f} s, with "
+        f"{overhead['fit_s_with']:.3f} s: {overhead['overhead_pct']:+.2f} % "
+        "(goal <= 2 %)"
+    )
+    print(
+        f"  time inside the guard's hooks per fit: "
+        f"{overhead['hooks_ms_in_loop']:.1f} ms in the training loop "
+        f"({overhead['hooks_pct_in_loop']:.2f} % of the fit; audit, state copies, "
+        f"loss-scale reads), {overhead['batch_hooks_ms']:.1f} ms in batch-end "
+        "hooks (on Keras' callback thread on JAX and PyTorch)\n"
+    )
+    sys.stdout.flush()
+    return overhead
 
 
 # -- output --------------------------------------------------------------------
@@ -404,7 +471,16 @@ def print_models(models: dict[str, dict[str, Any]]) -> None:
             )
 
 
-def run(size_name: str, json_path: str | None, tf32: str = "auto") -> dict[str, Any]:
+PARTS = ("audit", "article", "overhead", "conv", "big", "big_overhead")
+DEFAULT_PARTS = ("audit", "article", "overhead", "conv")
+
+
+def run(
+    size_name: str,
+    json_path: str | None,
+    tf32: str = "auto",
+    parts: tuple[str, ...] = DEFAULT_PARTS,
+) -> dict[str, Any]:
     size = SIZES[size_name]
     report: dict[str, Any] = {"size": size_name, **device_report()}
     print(f"Keras {report['keras']}, backend {report['backend']} ({report['library']})")
@@ -418,20 +494,9 @@ def run(size_name: str, json_path: str | None, tf32: str = "auto") -> dict[str, 
             Path(json_path).write_text(json.dumps(report, indent=2))
 
     save()
-    report["audit"] = audit_report(size)
-    print(
-        f"\nAudit of the article's model (2 x Dense({size['hidden']}), "
-        f"{report['audit']['params']:,} parameters) under mixed_float16, "
-        f"batch_size={size['dense_batch']}:"
-    )
-    for finding in report["audit"]["findings"]:
-        print(f"  [{finding['level']}] {finding['code']}: {finding['message']}")
-    codes = {finding["code"] for finding in report["audit"]["findings"]}
-    report["hardware_no_speedup"] = "hardware-no-speedup" in codes
-    print(f"  hardware-no-speedup reported: {report['hardware_no_speedup']}")
-    sys.stdout.flush()
-    save()
-
+    if "audit" in parts:
+        audit_part(report, size)
+        save()
     both = tf32 == "both" or (tf32 == "auto" and report["accelerator"])
     tf32_modes = ["tf32", "strict"] if both else ["n/a"]
     report["models"] = {}
@@ -442,43 +507,42 @@ def run(size_name: str, json_path: str | None, tf32: str = "auto") -> dict[str, 
         "(median of alternating rounds, warm-up excluded):"
     )
 
-    def measure(name: str, build: Callable[[], Any], data: tuple[Any, Any]) -> None:
+    def measure(
+        name: str,
+        build: Callable[[], Any],
+        data: tuple[Any, Any],
+        steps: int = size["steps"],
+    ) -> None:
         start = time.perf_counter()
-        report["models"][name] = time_model(build, data, size["steps"], tf32_modes)
+        report["models"][name] = time_model(build, data, steps, tf32_modes)
         print(f"  {name}: measured in {time.perf_counter() - start:.0f} s")
         print_models({name: report["models"][name]})
         sys.stdout.flush()
         save()
 
     # Cheapest first: a run that hits its time limit keeps the most.
-    measure(
-        dense,
-        lambda: article_model(size["hidden"]),
-        batch((INPUTS,), size["dense_batch"]),
-    )
+    if "article" in parts:
+        measure(
+            dense,
+            lambda: article_model(size["hidden"]),
+            batch((INPUTS,), size["dense_batch"]),
+        )
 
-    overhead = report["guard_overhead"] = guard_overhead(size)
-    print(
-        f"\nMixedPrecisionGuard overhead on fit (mixed_float16, 2 x "
-        f"Dense({overhead['hidden']}), batch {overhead['batch']}, "
-        f"{overhead['epochs']} epochs x {overhead['steps_per_epoch']} steps, "
-        f"median of {overhead['rounds']} alternating rounds):"
-    )
-    print(
-        f"  without {overhead['fit_s_without']:.3f} s, with "
-        f"{overhead['fit_s_with']:.3f} s: {overhead['overhead_pct']:+.2f} % "
-        "(goal <= 2 %)"
-    )
-    print(
-        f"  time inside the guard's hooks per fit: "
-        f"{overhead['hooks_ms_in_loop']:.1f} ms in the training loop "
-        f"({overhead['hooks_pct_in_loop']:.2f} % of the fit; audit, state copies, "
-        f"loss-scale reads), {overhead['batch_hooks_ms']:.1f} ms in batch-end "
-        "hooks (on Keras' callback thread on JAX and PyTorch)\n"
-    )
-    sys.stdout.flush()
-    save()
-
+    if "overhead" in parts:
+        report["guard_overhead"] = overhead_part(size, big=False)
+    if "big" in parts:
+        layers, hidden = size["big_layers"], size["big_hidden"]
+        measure(
+            f"dense {layers}x{hidden} b{size['big_batch']}",
+            lambda: article_model(hidden, layers),
+            batch((INPUTS,), size["big_batch"]),
+            size["big_steps"],
+        )
+    if "big_overhead" in parts:
+        report["guard_overhead_big"] = overhead_part(size, big=True)
+    if "conv" not in parts:
+        save()
+        return report
     measure(
         conv, lambda: conv_net(size["conv_width"]), batch(IMAGE, size["conv_batch"])
     )
@@ -553,6 +617,12 @@ def main(argv: list[str] | None = None) -> int:
         help="time float32 with TensorFloat-32 on and off ('both'), as is "
         "('none'), or 'both' where there is an accelerator (default)",
     )
+    parser.add_argument(
+        "--parts",
+        default=",".join(DEFAULT_PARTS),
+        help=f"comma-separated parts to run, of {PARTS} (default: %(default)s; "
+        "'big' and 'big_overhead' are the >100M-parameter model)",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument(
         "--table", nargs="+", metavar="JSON", help="print a table of saved results"
@@ -566,7 +636,11 @@ def main(argv: list[str] | None = None) -> int:
 
         devices = hardware.detect_devices()
         size = "gpu" if any(d.platform != "cpu" for d in devices) else "cpu"
-    run(size, args.json, args.tf32)
+    parts = tuple(part for part in args.parts.split(",") if part)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; choose from {PARTS}")
+    run(size, args.json, args.tf32, parts)
     return 0
 
 

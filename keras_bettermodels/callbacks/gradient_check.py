@@ -11,7 +11,7 @@ import keras
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.gradient_check import check_gradients
-from keras_bettermodels.gradient_check._check import METHODS
+from keras_bettermodels.gradient_check.check import METHODS
 from keras_bettermodels.gradient_check.report import GradientCheckReport
 
 __all__ = ["GradientCheckCallback", "GradientCheckError"]

@@ -18,7 +18,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keras_bettermodels.gradient_check._check import check_gradients
     from keras_bettermodels.gradient_check._clone import ModelNotRebuildableError
     from keras_bettermodels.gradient_check._core import (
         DEFAULT_EPSILON,
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
         relative_error,
         verdict,
     )
+    from keras_bettermodels.gradient_check.check import check_gradients
     from keras_bettermodels.gradient_check.report import (
         GradientCheckReport,
         VariableCheck,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it
 _EXPORTS = {
-    "check_gradients": "keras_bettermodels.gradient_check._check",
+    "check_gradients": "keras_bettermodels.gradient_check.check",
     "GradientCheckReport": "keras_bettermodels.gradient_check.report",
     "VariableCheck": "keras_bettermodels.gradient_check.report",
     "ModelNotRebuildableError": "keras_bettermodels.gradient_check._clone",

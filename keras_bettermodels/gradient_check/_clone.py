@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import types
 import weakref
 from collections.abc import Iterator
@@ -23,7 +24,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_bettermodels._compat import gradient_check as _compat
 from keras_bettermodels.gradient_check import _inputs
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "Float64Clone",
@@ -57,55 +61,29 @@ def float64_scope() -> Iterator[None]:
     is made on one device rather than laid out over all of them; restores all
     four afterwards, also when the block raises.
     """
-    from keras.src.backend.common import global_state
-
     previous_floatx = keras.config.floatx()
     # The raw attribute: `keras.config.dtype_policy()` would cache a float32
     # policy where none was set.
-    previous_policy = global_state.get_global_attribute("dtype_policy", None)
-    previous_distribution = global_state.get_global_attribute("distribution", None)
+    previous_policy = _compat.raw_dtype_policy()
+    previous_distribution = keras.distribution.distribution()
     with contextlib.ExitStack() as stack:
         try:
             # Outside the distribution, as a TensorFlow callback runs outside
             # the strategy's scope: a float64 copy on every device would cost
             # each of them twice the model's float32 size, for no gain.
-            global_state.set_global_attribute("distribution", None)
+            keras.distribution.set_distribution(None)
             keras.config.set_floatx("float64")
             keras.config.set_dtype_policy("float64")
-            stack.enter_context(_float64_promotion())
+            stack.enter_context(_compat.float64_promotion())
             if keras.backend.backend() == "jax":
                 import jax
 
                 stack.enter_context(jax.enable_x64(True))
             yield
         finally:
-            global_state.set_global_attribute("distribution", previous_distribution)
-            global_state.set_global_attribute("dtype_policy", previous_policy)
+            keras.distribution.set_distribution(previous_distribution)
+            _compat.set_raw_dtype_policy(previous_policy)
             keras.config.set_floatx(previous_floatx)
-
-
-@contextlib.contextmanager
-def _float64_promotion() -> Iterator[None]:
-    """Keeps float64 float64 in Keras' type promotion on JAX and PyTorch.
-
-    Keras 3's `result_type` turns float64 into float32 on every backend but
-    TensorFlow (to follow JAX's default of 32-bit types), so on JAX and PyTorch
-    `ops.matmul`, `ops.maximum`, `ops.tanh` and others silently compute a
-    float64 model in float32 (keras-team/keras#23223, #23704). The table it
-    reads is patched for the duration of the check and restored afterwards.
-    """
-    from keras.src.backend.common import dtypes
-
-    table = getattr(dtypes, "BIT64_TO_BIT32_DTYPE", None)
-    if not isinstance(table, dict) or table.get("float64", "float64") == "float64":
-        yield
-        return
-    previous = table["float64"]
-    table["float64"] = "float64"
-    try:
-        yield
-    finally:
-        table["float64"] = previous
 
 
 def _float64_config(config: Any) -> Any:
@@ -171,7 +149,7 @@ def _custom_objects(model: keras.Model) -> dict[str, Any]:
         registered = keras.saving.get_registered_name(target)
         objects.setdefault(registered, target)
 
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in _compat.flatten_layers(model):
         add(layer)
         for value in vars(layer).values():
             if isinstance(value, _COMPONENT_TYPES):
@@ -194,8 +172,8 @@ def _not_rebuildable(model: keras.Model, reason: str) -> ModelNotRebuildableErro
 
 def _seed_generators(model: keras.Model) -> list[Any]:
     generators: list[Any] = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        generators.extend(getattr(layer, "_seed_generators", []))
+    for layer in _compat.flatten_layers(model):
+        generators.extend(_compat.seed_generators(layer))
     return generators
 
 
@@ -209,22 +187,17 @@ def _explicit_attention(clone: keras.Model) -> None:
     layer, built with rate 0, still passes everything through unchanged.
     """
     tiny = float(np.finfo(np.float64).tiny)
-    for layer in clone._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.MultiHeadAttention) and layer._dropout == 0:
-            layer._dropout = tiny
-        elif isinstance(layer, keras.layers.GroupQueryAttention) and layer.dropout == 0:
-            layer.dropout = tiny
+    for layer in _compat.flatten_layers(clone, include_self=False):
+        _compat.set_attention_dropout(layer, tiny)
 
 
 def _float64_loss(loss: Any) -> Any:
     """The loss spec with each `Loss` object copied to compute in float64."""
-    from keras.src import dtype_policies
 
     def convert(item: Any) -> Any:
         if isinstance(item, keras.losses.Loss):
             item = copy.copy(item)
-            item._dtype_policy = dtype_policies.get("float64")
-            item._dtype = "float64"
+            _compat.set_loss_dtype(item, "float64")
         return item
 
     if isinstance(loss, dict):
@@ -281,10 +254,8 @@ def _trainable_indices(model: keras.Model) -> list[int]:
 
 
 def _build_clone(model: keras.Model, x: Any) -> keras.Model:
-    from keras.src.saving import serialization_lib
-
     try:
-        config = serialization_lib.serialize_keras_object(model)
+        config = keras.saving.serialize_keras_object(model)
     except Exception as error:  # any failure means "no config"
         raise _not_rebuildable(
             model, f"its config could not be made ({type(error).__name__}: {error})"
@@ -294,7 +265,7 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
     config.pop("compile_config", None)
     config.pop("build_config", None)
     try:
-        clone = serialization_lib.deserialize_keras_object(
+        clone = keras.saving.deserialize_keras_object(
             config, custom_objects=_custom_objects(model), safe_mode=False
         )
     except Exception as error:
@@ -308,7 +279,11 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
     if not clone.built:
         # A subclassed model is built by calling it, as Keras does.
         try:
-            clone(x, training=False) if clone._call_has_training_arg else clone(x)
+            (
+                clone(x, training=False)
+                if _compat.call_has_training_arg(clone)
+                else clone(x)
+            )
         except Exception as error:
             raise _inputs.not_accepted(x, error) from error
     return clone
@@ -317,8 +292,8 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
 def _match(model: keras.Model, clone: keras.Model) -> None:
     """Makes the copy's variables match the original's, or says why they can't."""
     # Layers frozen after construction: copy the flags.
-    ours = list(model._flatten_layers(include_self=True, recursive=True))
-    theirs = list(clone._flatten_layers(include_self=True, recursive=True))
+    ours = list(_compat.flatten_layers(model))
+    theirs = list(_compat.flatten_layers(clone))
     if len(ours) == len(theirs):
         for original, copied in zip(ours, theirs, strict=True):
             if (
@@ -372,7 +347,7 @@ def get_clone(model: keras.Model, x: Any, loss: Any) -> Float64Clone:
         ModelNotRebuildableError: if the model cannot be rebuilt from its
             config into the same variables.
     """
-    compile_config = getattr(model, "_compile_config", None)
+    compile_config = _compat.compile_config(model)
     signature = _signature(model)
     cached = _cache.get(model)
     if not (
@@ -414,9 +389,7 @@ def _new_clone(
     if keras.backend.backend() == "torch":
         # An unseeded generator sends torch's dropout to its global RNG, which
         # the state we pass does not pin.
-        for generator in generators:
-            if generator._initial_seed is None:
-                generator._initial_seed = 0
+        _compat.set_unseeded_generators_to_zero(generators)
     return Float64Clone(
         model=clone,
         trainable=_trainable_indices(clone),
@@ -429,23 +402,30 @@ def _new_clone(
 
 def _copy_weights(model: keras.Model, cached: Float64Clone) -> None:
     values = [original.value for original in model.weights]
-    if keras.backend.backend() == "jax" and all(
+    if keras.backend.backend() == "jax" and not all(
         len(value.sharding.device_set) == 1
         and value.sharding.device_set == copied.value.sharding.device_set
         for value, copied in zip(values, cached.model.weights, strict=True)
     ):
-        # Each value on the copy's one device: one compiled cast there instead
-        # of a NumPy round trip (and a conversion) per variable; the same
-        # float64 values.
+        # Laid out over other devices than the copy's one: through the host.
+        values = [_float64_numpy(value) for value in values]
+    elif keras.backend.backend() == "jax":
+        # One compiled cast on the device instead of one op per variable.
         values = _jax_float64_cast()(values)
     else:
-        values = [_float64_numpy(value) for value in values]
+        # Cast where the weights are: no NumPy copy of a whole variable.
+        values = [
+            keras.ops.cast(value, "float64")
+            if "float" in keras.backend.standardize_dtype(value.dtype)
+            else value
+            for value in values
+        ]
     for copied, value in zip(cached.model.weights, values, strict=True):
         copied.assign(value)
     originals = _seed_generators(model)
     if len(originals) == len(cached.generators):
         for original, copied in zip(originals, cached.generators, strict=True):
-            copied.state.assign(keras.ops.convert_to_numpy(original.state.value))
+            copied.state.assign(original.state.value)
 
 
 def _float64_numpy(value: Any) -> np.ndarray:
@@ -478,11 +458,19 @@ def build_loss(cached: Float64Clone, x: Any, y: Any, sample_weight: Any) -> None
     argument. Keras' trainers build it symbolically first; so does this.
     """
     model = cached.model
-    compile_loss = getattr(model, "_compile_loss", None)
-    if compile_loss is None or compile_loss.built:
+    if _compat.compile_loss_built(model) is not False:
         return
-    with contextlib.suppress(Exception):  # then the first evaluation builds it
-        model._symbolic_build(data_batch=(x, y, sample_weight))
+    try:
+        _compat.symbolic_build(model, (x, y, sample_weight))
+    except Exception as error:
+        # The first evaluation builds the loss then, and reports a real
+        # problem with `y` in plain words (`_check._first_evaluation`).
+        _log.debug(
+            "The float64 copy's loss could not be built symbolically (%s: %s); "
+            "it is built on the first evaluation.",
+            type(error).__name__,
+            error,
+        )
 
 
 def seed_generators(cached: Float64Clone, seed: int) -> None:

@@ -6,6 +6,7 @@ integer ones (token ids, class labels) pass through unchanged.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import keras
@@ -14,6 +15,8 @@ import numpy as np
 from keras_bettermodels import _validation
 
 __all__ = ["Described", "as_float64_batch", "check_inputs_fit", "describe"]
+
+_log = logging.getLogger(__name__)
 
 
 class Described:
@@ -207,7 +210,16 @@ def _check_against_build_shape(model: keras.Model, x: Any) -> None:
     """
     try:
         built = (model.get_build_config() or {}).get("input_shape")
-    except Exception:  # a model whose build config cannot be read
+    except Exception as error:
+        # Only a pre-check: the copy, built on `x`, is compared with the
+        # model variable by variable (`_clone._match`) in any case.
+        _log.debug(
+            "The build config of %s could not be read (%s: %s); its input shape "
+            "is not checked before the float64 copy is built.",
+            type(model).__name__,
+            type(error).__name__,
+            error,
+        )
         return
     if (
         not isinstance(built, list | tuple)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from keras_bettermodels.gradient_check import _core
-from keras_bettermodels.gradient_check._check import check_gradients
 from keras_bettermodels.gradient_check._clone import ModelNotRebuildableError
+from keras_bettermodels.gradient_check.check import check_gradients
 from tests.gradient_check import planted, zoo
 
 BACKEND = keras.backend.backend()
@@ -303,19 +303,48 @@ def test_the_same_seed_gives_the_same_report(correct_models):
     assert other.relative_error != first.relative_error
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="the JAX backend's compiled probes")
-def test_on_jax_nothing_is_compiled_per_direction():
-    from keras_bettermodels.gradient_check import _autodiff
+@pytest.mark.skipif(BACKEND == "torch", reason="PyTorch runs the probes eagerly")
+def test_nothing_is_compiled_per_direction():
+    from keras_bettermodels.gradient_check import _probes
 
     x, y = _data()
     model = _sequential(keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1))
     check_gradients(model, x, y, seed=0, num_directions=1)
-    move = _autodiff._jax_move()
-    compiled = move._cache_size()
+    move = _probes._compiled("move", BACKEND)
+    compiled = _traces(move)
     report = check_gradients(model, x, y, seed=1, num_directions=6)
     assert report.passed, report
     assert report.num_evaluations == 2 * 6 * (4 + 1) + 1
-    assert move._cache_size() == compiled
+    assert _traces(move) == compiled
+
+
+def _traces(function):
+    if BACKEND == "jax":
+        return function._cache_size()
+    return function.experimental_get_tracing_count()
+
+
+def test_the_probes_keep_theta_and_the_gradient_on_the_device(monkeypatch):
+    """No variable goes through NumPy in a repeated call: only scalars do."""
+    x, y = _data()
+    model = _sequential(
+        keras.layers.Dense(40, activation="tanh"), keras.layers.Dense(1)
+    )
+    check_gradients(model, x, y, seed=0, num_directions=1)
+    converted = []
+    original = keras.ops.convert_to_numpy
+
+    def watched(value):
+        array = original(value)
+        converted.append(np.size(array))
+        return array
+
+    monkeypatch.setattr(keras.ops, "convert_to_numpy", watched)
+    report = check_gradients(model, x, y, seed=1, num_directions=2)
+    assert report.passed, report
+    # The batch is converted (60 and 12 numbers); no variable is.
+    sizes = {int(np.prod(v.shape)) for v in model.weights} - {1}
+    assert converted and not sizes & set(converted), (sizes, converted)
 
 
 def test_the_coordinate_method_checks_every_coordinate_and_locates_the_bug(capsys):

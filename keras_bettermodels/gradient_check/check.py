@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
 from keras_bettermodels import _validation
-from keras_bettermodels.gradient_check import _autodiff, _clone, _core, _inputs
+from keras_bettermodels._compat import gradient_check as _compat
+from keras_bettermodels.gradient_check import (
+    _autodiff,
+    _clone,
+    _core,
+    _inputs,
+    _probes,
+    _rng,
+)
 from keras_bettermodels.gradient_check.report import (
     ALL_VARIABLES,
     GradientCheckReport,
@@ -120,269 +127,10 @@ def _check_model(model: keras.Model, loss: Any) -> None:
             ) from error
 
 
-@contextlib.contextmanager
-def _torch_rng_kept() -> Iterator[None]:
-    """Restores torch's global generators, which the check reseeds, afterwards."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    devices = (
-        list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    )
-    with torch.random.fork_rng(devices=devices):
-        yield
-
-
-class _Evaluator:
-    """Counts evaluations of J; keeps θ and ∇J as backend tensors (and NumPy).
-
-    The NumPy copies of θ and ∇J, which the host-side probes need, are made
-    on first use: on JAX the directional probes run on the device
-    (`LossFunctions.directional`) and need none.
-    """
-
-    def __init__(
-        self,
-        functions: _autodiff.LossFunctions,
-        state: Sequence[Any],
-        variables: Sequence[Any],
-    ) -> None:
-        self.functions = functions
-        self.state = state
-        self.tensors = functions.trainable_tensors(variables)
-        self.shapes = [tuple(int(d) for d in t.shape) for t in self.tensors]
-        self.grads: list[Any] = []
-        self._theta: list[np.ndarray | None] = [None] * len(self.tensors)
-        self._host_grads: list[np.ndarray | None] = [None] * len(self.tensors)
-        self.count = 0
-
-    def theta(self, index: int) -> np.ndarray:
-        """θ's variable `index` as a float64 NumPy array."""
-        value = self._theta[index]
-        if value is None:
-            value = self._theta[index] = self.functions.to_numpy(self.tensors[index])
-        return value
-
-    def grad(self, index: int) -> np.ndarray:
-        """∇J's part for variable `index` as a float64 NumPy array."""
-        value = self._host_grads[index]
-        if value is None:
-            value = self._host_grads[index] = self.functions.to_numpy(self.grads[index])
-        return value
-
-    def at(self, replaced: dict[int, np.ndarray]) -> float:
-        """J with the variables in `replaced` set to the given values."""
-        tensors = list(self.tensors)
-        for index, value in replaced.items():
-            tensors[index] = self.functions.to_tensor(value)
-        self.count += 1
-        return self.functions.value(tensors, self.state)
-
-    def probe(
-        self,
-        moved: Callable[[float], dict[int, np.ndarray]],
-        analytic: float,
-        epsilon: float,
-        j0: float,
-    ) -> _core.Probe:
-        """Evaluates J at θ ± εv; `moved(h)` gives the variables of θ + hv.
-
-        When a step crossed a kink, J is also evaluated two steps out on the
-        other side, for a second-order one-sided difference.
-        """
-        plus = self.at(moved(epsilon))
-        minus = self.at(moved(-epsilon))
-        return self._far(_core.Probe(plus, minus, j0, analytic, epsilon), moved)
-
-    def _far(
-        self, probe: _core.Probe, moved: Callable[[float], dict[int, np.ndarray]]
-    ) -> _core.Probe:
-        side = probe.smooth_side
-        if not side:
-            return probe
-        far = self.at(moved(2 * side * probe.epsilon))
-        return _core.Probe(
-            probe.plus, probe.minus, probe.center, probe.analytic, probe.epsilon, far
-        )
-
-    def direction(
-        self,
-        indices: Sequence[int],
-        signs: tuple[list[np.ndarray], float],
-        epsilon: float,
-        j0: float,
-    ) -> _core.Probe:
-        """The probe along a random direction (from `_signs`) over `indices`."""
-        packed, size = signs
-        shapes = [self.shapes[i] for i in indices]
-
-        def moved(h: float) -> dict[int, np.ndarray]:
-            vs = _unpack(packed, shapes, size)
-            return self.along(dict(zip(indices, vs, strict=True)))(h)
-
-        if self.functions.fused:
-            plus, minus, analytic = self.functions.directional(
-                self.tensors, self.grads, self.state, indices, packed, size, epsilon
-            )
-            self.count += 2
-            probe = _core.Probe(plus, minus, j0, analytic, epsilon)
-            return self._far(probe, moved)
-        vs = _unpack(packed, shapes, size)
-        analytic = sum(_dot(self.grad(i), v) for i, v in zip(indices, vs, strict=True))
-        return self.probe(
-            self.along(dict(zip(indices, vs, strict=True))), analytic, epsilon, j0
-        )
-
-    def along(self, directions: dict[int, np.ndarray]) -> Callable[[float], Any]:
-        """`moved` for a direction v given per variable (zero elsewhere)."""
-
-        def moved(h: float) -> dict[int, np.ndarray]:
-            values = {}
-            for index, v in directions.items():
-                value = v * h  # one new array per variable, then in place
-                value += self.theta(index)
-                values[index] = value
-            return values
-
-        return moved
-
-    def along_axis(self, index: int, scratch: np.ndarray, position: int) -> Any:
-        """`moved` for one coordinate of variable `index`, through `scratch`.
-
-        `scratch` is a flat copy of the variable; the coordinate is set in
-        place for each evaluation (J is computed before the next change), so
-        no step allocates a whole new variable.
-        """
-        theta = self.theta(index)
-        original = float(theta.flat[position])
-        shape = theta.shape
-
-        def moved(h: float) -> dict[int, np.ndarray]:
-            scratch[position] = original + h
-            return {index: scratch.reshape(shape)}
-
-        return moved
-
-
-def _signs(
-    rng: np.random.Generator, shapes: Sequence[tuple[int, ...]]
-) -> tuple[list[np.ndarray], float]:
-    """A random unit vector over variables of these shapes, as packed sign bits.
-
-    Its entries are random signs, ±1/√n over the n entries of all the shapes:
-    as good a random direction as a Gaussian one for a directional check
-    (E[vvᵀ] = I/n either way), and several times faster to draw for a large
-    model. Returned as the bits (one array of `(count + 7) // 8` bytes per
-    shape, 1 for +) and 1/√n; `_unpack` makes the arrays.
-    """
-    total = sum(math.prod(shape) for shape in shapes)
-    size = 1 / math.sqrt(total)
-    packed = [
-        np.frombuffer(rng.bytes((math.prod(shape) + 7) // 8), np.uint8)
-        for shape in shapes
-    ]
-    return packed, size
-
-
-def _unpack(
-    packed: Sequence[np.ndarray], shapes: Sequence[tuple[int, ...]], size: float
-) -> list[np.ndarray]:
-    """The arrays of the direction that `_signs` drew."""
-    parts = []
-    for bits, shape in zip(packed, shapes, strict=True):
-        count = math.prod(shape)
-        signs = np.unpackbits(bits)[:count].astype(np.float64)
-        signs *= 2 * size
-        signs -= size
-        parts.append(signs.reshape(shape))
-    return parts
-
-
-def _unit(
-    rng: np.random.Generator, shapes: Sequence[tuple[int, ...]]
-) -> list[np.ndarray]:
-    """A random unit vector over variables of these shapes, one array each."""
-    packed, size = _signs(rng, shapes)
-    return _unpack(packed, shapes, size)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """a·b without BLAS (whose threads only add overhead for one dot product)."""
-    return float(np.einsum("i,i->", a.ravel(), b.ravel()))
-
-
-def _directional(
-    evaluator: _Evaluator,
-    rng: np.random.Generator,
-    num_directions: int,
-    epsilon: float,
-    j0: float,
-) -> tuple[list[list[_core.Probe]], list[_core.Probe]]:
-    per_variable: list[list[_core.Probe]] = []
-    for index, shape in enumerate(evaluator.shapes):
-        probes = []
-        if math.prod(shape):
-            for _ in range(num_directions):
-                signs = _signs(rng, [shape])
-                probes.append(evaluator.direction([index], signs, epsilon, j0))
-        per_variable.append(probes)
-    together: list[_core.Probe] = []
-    indices = [i for i, shape in enumerate(evaluator.shapes) if math.prod(shape)]
-    if len(indices) > 1:
-        shapes = [evaluator.shapes[i] for i in indices]
-        for _ in range(num_directions):
-            signs = _signs(rng, shapes)
-            together.append(evaluator.direction(indices, signs, epsilon, j0))
-    return per_variable, together
-
-
-def _coordinate(
-    evaluator: _Evaluator,
-    rng: np.random.Generator,
-    cap: int | None,
-    epsilon: float,
-    j0: float,
-    verbose: int,
-) -> list[list[_core.Probe]]:
-    chosen = []
-    for shape in evaluator.shapes:
-        size = math.prod(shape)
-        if cap is None or size <= cap:
-            chosen.append(np.arange(size))
-        else:
-            chosen.append(np.sort(rng.choice(size, size=cap, replace=False)))
-    total = int(sum(len(c) for c in chosen))
-    progbar = (
-        keras.utils.Progbar(total, verbose=verbose, unit_name="coordinate")
-        if verbose
-        else None
-    )
-    done = 0
-    per_variable: list[list[_core.Probe]] = []
-    for index, coordinates in enumerate(chosen):
-        theta = evaluator.theta(index)
-        flat_grad = evaluator.grad(index).ravel()
-        scratch = theta.ravel().copy()
-        probes = []
-        for coordinate in coordinates:
-            position = int(coordinate)
-            moved = evaluator.along_axis(index, scratch, position)
-            analytic = float(flat_grad[position])
-            probes.append(evaluator.probe(moved, analytic, epsilon, j0))
-            scratch[position] = theta.flat[position]
-            done += 1
-            if progbar is not None:
-                progbar.update(done)
-        per_variable.append(probes)
-    return per_variable
-
-
 def _first_evaluation(
     functions: _autodiff.LossFunctions,
     cached: _clone.Float64Clone,
-    evaluator: _Evaluator,
+    probes: _probes.Probes,
     x: Any,
     y: Any,
 ) -> tuple[Any, list[Any]]:
@@ -393,15 +141,17 @@ def _first_evaluation(
     (a tracing problem) is raised as it was.
     """
     try:
-        return functions.value_and_grad(evaluator.tensors, evaluator.state)
+        return functions.value_and_grad(probes.theta, probes.state)
     except Exception as error:  # diagnosed and re-raised below
         original = error
     model = cached.model
-    non_trainable, metrics_variables, x_tensors, y_tensors, weights = evaluator.state
-    kwargs = {"training": functions.training} if model._call_has_training_arg else {}
+    non_trainable, metrics_variables, x_tensors, y_tensors, weights = probes.state
+    kwargs = (
+        {"training": functions.training} if _compat.call_has_training_arg(model) else {}
+    )
     try:
         model.stateless_call(
-            list(evaluator.tensors), list(non_trainable), x_tensors, **kwargs
+            list(probes.theta), list(non_trainable), x_tensors, **kwargs
         )
     except Exception as error:
         raise _inputs.not_accepted(x, error) from error
@@ -409,7 +159,7 @@ def _first_evaluation(
         _autodiff._loss(
             model,
             functions.training,
-            evaluator.tensors,
+            probes.theta,
             non_trainable,
             metrics_variables,
             x_tensors,
@@ -555,7 +305,7 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     directions = num_directions or DEFAULT_NUM_DIRECTIONS
 
-    with _clone.float64_scope(), _torch_rng_kept():
+    with _rng.global_generators_kept(), _clone.float64_scope():
         cached = _clone.get_clone(model, x64, loss)
         if seed is not None:
             _clone.seed_generators(cached, seed)
@@ -571,9 +321,9 @@ def check_gradients(
                 cached.functions[training] = functions
             functions.set_torch_seed(seed or 0)
             state = functions.bind(x64, y64, weights64)
-            evaluator = _Evaluator(functions, state, variables)
-            j_tensor, evaluator.grads = _first_evaluation(
-                functions, cached, evaluator, x64, y64
+            probes = _probes.Probes(functions, state, variables)
+            j_tensor, probes.grads = _first_evaluation(
+                functions, cached, probes, x64, y64
             )
             # State the loss created on first use must be passed in: start over.
             if len(state[1]) == len(cached.model.metrics_variables):
@@ -586,7 +336,7 @@ def check_gradients(
                 "a bug from rounding. Received: loss="
                 f"{loss if loss is not None else getattr(model, 'loss', None)!r}"
             )
-        j0 = evaluator.at({})
+        j0 = probes.center()
         j_grad = float(keras.ops.convert_to_numpy(j_tensor))
         if not math.isfinite(j0):
             raise ValueError(
@@ -602,12 +352,12 @@ def check_gradients(
                 "`training=False`."
             )
         if method == "directional":
-            per_variable, together = _directional(
-                evaluator, rng, directions, epsilon, j0
+            per_variable, together = _probes.directional(
+                probes, rng, directions, epsilon, j0
             )
         else:
-            per_variable = _coordinate(
-                evaluator,
+            per_variable = _probes.coordinates(
+                probes,
                 rng,
                 max_coordinates_per_variable,
                 epsilon,
@@ -624,7 +374,7 @@ def check_gradients(
         method=method,
         epsilon=epsilon,
         j0=j0,
-        evaluations=evaluator.count,
+        evaluations=probes.count,
         elapsed=time.perf_counter() - start,
         num_directions=directions if method == "directional" else None,
         max_coordinates=max_coordinates_per_variable

@@ -1,0 +1,79 @@
+"""benchmarks/gpu.sh --quick: every part runs, each in its own process, and the
+table and the JSON come out (the GPU run itself happens on a GPU machine)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "gpu.sh"
+
+
+@pytest.mark.jax_only
+def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
+    if shutil.which("bash") is None or shutil.which("timeout") is None:
+        pytest.skip("needs bash and timeout")
+    backends = [b for b in ("jax", "torch") if importlib.util.find_spec(b)]
+    if "jax" not in backends:
+        pytest.skip("needs JAX")
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "BACKENDS": " ".join(backends),
+        "PART_TIMEOUT": "900",  # a busy CI machine; the parts take seconds idle
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--quick", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for backend in backends:
+        check = json.loads((tmp_path / f"gradient_check_{backend}.json").read_text())
+        assert check["backend"] == backend
+        assert check["verdict"] in ("great", "ok"), check
+        mixed = json.loads((tmp_path / f"mixed_precision_{backend}.json").read_text())
+        assert mixed["guard_overhead_big"]["layers"] == 4
+        assert f"{backend} " in output
+    assert "check_gradients, " in output
+    assert "guard overhead, " in output
+    assert json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_a_failing_part_is_reported_and_the_others_go_on(tmp_path):
+    """A backend that is not there fails its parts; the script says so."""
+    if shutil.which("bash") is None or shutil.which("timeout") is None:
+        pytest.skip("needs bash and timeout")
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "BACKENDS": "no_such_backend",
+        "PART_TIMEOUT": "300",
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--quick", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "-- mixed_precision_no_such_backend: exit" in output
+    assert "-- gradient_check_no_such_backend: exit" in output
+    assert "part(s) failed" in output
