@@ -55,9 +55,11 @@ def test_each_trial_writes_its_own_folder(project) -> None:
     _, expected = project
     for backend, found in expected.items():
         assert found["retrained"], backend
-        for listing in found["user_dirs_untouched"]:
-            # Nothing but one folder per trial and the retrain's in the user's dir.
-            assert listing == sorted([*found["trials"], "retrain"]), (backend, listing)
+        trials = found["trials"]
+        for name, listing in found["user_dirs"].items():
+            # Nothing but one folder per trial (and the retrain's) in the user's dir.
+            retrain = [] if name == "early_stopping" else ["retrain"]
+            assert listing == sorted([*trials, *retrain]), (backend, name, listing)
 
 
 def test_tensorboard_tabs_list_one_run_per_trial_and_the_retrain(project) -> None:
