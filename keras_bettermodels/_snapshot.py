@@ -88,10 +88,30 @@ def _is_float(variable: Any) -> bool:
     return "float" in dtype
 
 
-def _finite_flags(variables: Sequence[Any]) -> Any:
-    """One boolean per variable, on the device: is every entry finite?"""
+def _flags(values: Sequence[Any]) -> Any:
     ops = keras.ops
-    return ops.stack([ops.all(ops.isfinite(v.value)) for v in variables])
+    return ops.stack([ops.all(ops.isfinite(value)) for value in values])
+
+
+_jitted_flags: Any = None
+
+
+def _finite_flags(variables: Sequence[Any]) -> Any:
+    """One boolean per variable, on the device: is every entry finite?
+
+    On JAX the reductions are compiled into one XLA program (one launch for
+    all the variables, instead of two per variable); TensorFlow and PyTorch
+    run them eagerly, each kernel on the device.
+    """
+    values = [v.value for v in variables]
+    if keras.backend.backend() == "jax":
+        global _jitted_flags
+        if _jitted_flags is None:
+            import jax
+
+            _jitted_flags = jax.jit(_flags)
+        return _jitted_flags(values)
+    return _flags(values)
 
 
 def first_nonfinite_variable(model: keras.Model) -> NonfiniteVariable | None:
