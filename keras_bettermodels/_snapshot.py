@@ -12,10 +12,16 @@ Two things the callbacks that protect a run (`MixedPrecisionGuard`,
   copy on the host), and put back with `Variable.assign`.
 
 Neither reads more than a scalar (or a flag per variable) back to the host.
+
+- `NonfiniteLossWatch`: the earliest batch of an epoch whose training loss was
+  not finite, recorded from batch hooks that Keras may run on a thread pool,
+  out of order.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +32,7 @@ from keras_bettermodels import _validation
 
 __all__ = [
     "NONFINITE_KINDS",
+    "NonfiniteLossWatch",
     "NonfiniteVariable",
     "Snapshot",
     "first_nonfinite_variable",
@@ -81,10 +88,30 @@ def _is_float(variable: Any) -> bool:
     return "float" in dtype
 
 
-def _finite_flags(variables: Sequence[Any]) -> Any:
-    """One boolean per variable, on the device: is every entry finite?"""
+def _flags(values: Sequence[Any]) -> Any:
     ops = keras.ops
-    return ops.stack([ops.all(ops.isfinite(v.value)) for v in variables])
+    return ops.stack([ops.all(ops.isfinite(value)) for value in values])
+
+
+_jitted_flags: Any = None
+
+
+def _finite_flags(variables: Sequence[Any]) -> Any:
+    """One boolean per variable, on the device: is every entry finite?
+
+    On JAX the reductions are compiled into one XLA program (one launch for
+    all the variables, instead of two per variable); TensorFlow and PyTorch
+    run them eagerly, each kernel on the device.
+    """
+    values = [v.value for v in variables]
+    if keras.backend.backend() == "jax":
+        global _jitted_flags
+        if _jitted_flags is None:
+            import jax
+
+            _jitted_flags = jax.jit(_flags)
+        return _jitted_flags(values)
+    return _flags(values)
 
 
 def first_nonfinite_variable(model: keras.Model) -> NonfiniteVariable | None:
@@ -245,3 +272,56 @@ def _check_match(what: str, variables: list[Any], values: list[Any]) -> None:
                 "Take the snapshot again after the model or its optimizer was built.",
             )
         )
+
+
+class NonfiniteLossWatch:
+    """The earliest batch of an epoch whose training loss is NaN or infinite.
+
+    Keras runs an `async_safe` callback's batch-end hooks on a thread pool
+    (JAX, PyTorch), possibly out of order: `record` takes a lock, reads only
+    the loss Keras has already made a Python float, and keeps the earliest
+    bad batch. Copies (keras-tuner deep-copies callbacks) get a new lock.
+
+    Attributes:
+        first_batch: the 0-based earliest batch with a non-finite loss since
+            the last `reset`, or `None`.
+        steps: the number of batches seen since the last `reset`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.first_batch: int | None = None
+        self.steps = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forgets the last epoch: call it at each epoch's start."""
+        with self._lock:
+            self.first_batch = None
+            self.steps = 0
+
+    def record(self, batch: int, loss: Any) -> bool:
+        """Records one batch's loss (`None`: the batch logged none).
+
+        Returns:
+            `True` the first time in this epoch that a loss is not finite (the
+            caller stops training then); `False` otherwise, an earlier batch
+            found later included.
+        """
+        with self._lock:
+            self.steps = max(self.steps, batch + 1)
+            first = self.first_batch
+            if first is not None and first < batch:
+                return False
+            if loss is None or math.isfinite(float(loss)):
+                return False
+            self.first_batch = batch
+            return first is None

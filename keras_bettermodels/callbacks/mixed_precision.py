@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
 from typing import Any
 
@@ -12,10 +11,18 @@ import keras
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.io import print_msg
-from keras_bettermodels.precision import findings as findings_lib
+from keras_bettermodels._snapshot import (
+    NonfiniteLossWatch,
+    Snapshot,
+    first_nonfinite_variable,
+)
 from keras_bettermodels.precision import loss_scale
 from keras_bettermodels.precision.audit import DEFAULT_MIN_PARAMS, audit
-from keras_bettermodels.precision.findings import Finding
+from keras_bettermodels.precision.findings import (
+    NONFINITE_LOSS,
+    NONFINITE_WEIGHTS,
+    Finding,
+)
 
 __all__ = ["ON_NONFINITE", "MixedPrecisionGuard"]
 
@@ -27,6 +34,13 @@ _NONFINITE_FIX = (
     'compute it in float32 (`dtype="float32"`); check the data for NaN or '
     "infinite values; lower the learning rate; under mixed_float16 keep loss "
     "scaling on (`compile(auto_scale_loss=True)`, the default)."
+)
+_NONFINITE_WEIGHTS_FIX = (
+    "A layer that maps NaN to 0 (as `relu` does on some CPUs) hides broken "
+    "weights from the loss: look at the variable named, the layer it belongs "
+    "to and the updates that reach it; lower the learning rate; check the data "
+    "for extreme values (a huge input can overflow an optimizer's slots while "
+    "the loss stays finite)."
 )
 
 
@@ -49,12 +63,22 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
     - **After each batch** it checks the training loss that Keras has already
       turned into a Python float for the batch-end hooks (no extra device
       sync; on JAX and PyTorch this runs on Keras' callback thread, off the
-      training loop). A NaN or infinite loss (`nonfinite-loss`) is handled by
-      `on_nonfinite`:
+      training loop): a NaN or infinite loss is `nonfinite-loss`.
+    - **At each epoch end and at train end**, under any policy (float32
+      too), it checks the model's state: every model variable (trainable or
+      not, BatchNormalization's moving statistics included) and every
+      optimizer variable, with one fused reduction on the device and one
+      scalar read back (no host copy of the weights). A loss can stay finite
+      while weights are NaN (a `relu` that maps NaN to 0, a huge input that
+      overflows Adam's slots): a non-finite variable is `nonfinite-weights`,
+      naming the variable's `path` and whether it is a weight or an
+      optimizer variable.
+
+    Both are handled by `on_nonfinite`:
         - `"restore"`: stop training and, at that epoch's end, put back the
           weights and optimizer state of the last epoch that ended with a
-          finite loss (or of the start of training). Keeps a copy of them in
-          device memory, refreshed at each good epoch end.
+          finite loss and finite state (or of the start of training). Keeps
+          a copy of them in device memory, refreshed at each good epoch end.
         - `"stop"`: stop training at the end of the epoch; the weights stay as
           training left them (possibly NaN).
         - `"raise"`: stop training and, at that epoch's end, raise
@@ -82,8 +106,8 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             order.
         loss_scale_report: the latest `LossScaleReport` (skipped steps, share,
             scale), or `None` without a `LossScaleOptimizer`.
-        nonfinite_epoch: the 0-based epoch of the first non-finite loss, or
-            `None`.
+        nonfinite_epoch: the 0-based epoch of the first non-finite loss or
+            state, or `None`.
         restored_epoch: after a restore, the 0-based epoch whose end-of-epoch
             state was put back (-1: the start of training); else `None`.
         stopped_epoch: the 0-based epoch after which the guard stopped
@@ -111,7 +135,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
     """
 
     # Keras may run the batch-end hook on its callback thread (JAX, PyTorch):
-    # it only reads the logs and takes a lock.
+    # it only reads the logs and takes the loss watch's lock.
     async_safe = True
 
     def __init__(
@@ -143,21 +167,15 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        self._lock = threading.Lock()
-        self._epoch = 0
+        self._watch = NonfiniteLossWatch()
         self._reset()
 
     def __getstate__(self) -> dict[str, Any]:
         # Copies (keras-tuner deep-copies callbacks per trial) start afresh:
-        # a lock cannot be copied, and the kept state belongs to this fit.
+        # the kept state belongs to this fit.
         state = self.__dict__.copy()
-        del state["_lock"]
         state["_good_state"] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def _reset(self) -> None:
         self.findings: list[Finding] = []
@@ -167,11 +185,12 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self.stopped_epoch = 0
         self._checks: list[loss_scale.LossScaleCheck] = []
         self._audited = False
-        self._good_state: list[Any] | None = None
+        self._good_state: Snapshot | None = None
         self._good_epoch = -1
         self._iterations: int | None = None
-        self._epoch_steps = 0
-        self._nonfinite_batch: int | None = None
+        self._epoch = 0
+        self._reported = False
+        self._watch.reset()
 
     def _model_without_sync(self) -> Any:
         # On JAX, `Callback.model` syncs the whole training state back into
@@ -208,55 +227,6 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             return float(optimizer.initial_scale)
         return float(keras.ops.convert_to_numpy(optimizer.dynamic_scale))
 
-    # -- the last good state ("restore" only) ---------------------------------
-
-    def _state_variables(self) -> list[Any]:
-        variables = list(self.model.weights)
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None and optimizer.built:
-            variables += list(optimizer.variables)
-        return variables
-
-    def _build_optimizer(self) -> None:
-        """Builds the optimizer now, so that the first snapshot holds its state.
-
-        Keras does so before training on JAX and PyTorch; on TensorFlow it
-        waits for the first step.
-        """
-        model = self.model
-        optimizer = getattr(model, "optimizer", None)
-        if optimizer is None or optimizer.built or not model.built:
-            return
-        if keras.backend.backend() == "tensorflow":
-            with model.distribute_strategy.scope():
-                optimizer.build(model.trainable_variables)
-        else:
-            optimizer.build(model.trainable_variables)
-
-    def _snapshot(self) -> None:
-        """Keeps a device copy of the weights and optimizer state."""
-        if keras.backend.backend() == "torch":
-            import torch
-
-            with torch.no_grad():
-                self._good_state = [
-                    v.value.detach().clone() for v in self._state_variables()
-                ]
-        else:
-            self._good_state = [
-                keras.ops.copy(v.value) for v in self._state_variables()
-            ]
-
-    def _restore(self) -> bool:
-        if self._good_state is None:
-            return False
-        variables = self._state_variables()
-        if len(variables) != len(self._good_state):
-            return False  # the optimizer was built meanwhile: cannot match
-        for variable, value in zip(variables, self._good_state, strict=True):
-            variable.assign(value)
-        return True
-
     # -- hooks ---------------------------------------------------------------
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -274,8 +244,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
                 )
             )
         if self.on_nonfinite == "restore" and self.model.built:
-            self._build_optimizer()
-            self._snapshot()
+            self._good_state = Snapshot.take(self.model)
 
     def _audit(self) -> None:
         audited = audit(
@@ -293,34 +262,20 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self._write_findings(0, audited, "audit")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            self._epoch = epoch
-            self._epoch_steps = 0
-            self._nonfinite_batch = None
+        self._watch.reset()
 
     def on_train_batch_end(
         self, batch: int, logs: dict[str, Any] | None = None
     ) -> None:
-        with self._lock:
-            self._epoch_steps = max(self._epoch_steps, batch + 1)
-            # Keras may run these hooks on a thread pool (`async_safe`), out of
-            # order: keep the earliest batch whose loss is not finite.
-            first = self._nonfinite_batch
-            if first is not None and first < batch:
-                return
-            loss = (logs or {}).get("loss")
-            if loss is None or math.isfinite(float(loss)):
-                return
-            self._nonfinite_batch = batch
-            if first is not None:
-                return  # already handled
-        if self.on_nonfinite != "warn":
+        first = self._watch.record(batch, (logs or {}).get("loss"))
+        if first and self.on_nonfinite != "warn":
             # Stop now; act at the epoch's end, once the hooks of every batch
             # have run (Keras waits for them) and the first bad batch is known.
             self._model_without_sync().stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        self._epoch = epoch
         if not self._audited:
             self._audit()
         new: list[Finding] = []
@@ -329,7 +284,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         if iterations is not None and self._iterations is not None:
             check = loss_scale.LossScaleCheck(
                 epoch,
-                self._epoch_steps,
+                self._watch.steps,
                 iterations - self._iterations,
                 self._read_scale(),
                 label=f"epoch {epoch + 1}",
@@ -346,16 +301,32 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             }
         self._iterations = iterations
 
-        loss = logs.get("loss")
-        nonfinite = self._nonfinite_batch is not None or (
-            loss is not None and not math.isfinite(float(loss))
-        )
-        if nonfinite:
-            new.append(self._handle_nonfinite(epoch, loss))
+        problem = self._nonfinite_loss(epoch, logs.get("loss"))
+        if problem is None:
+            problem = self._nonfinite_state(epoch, logs.get("loss"))
+        if problem is not None:
+            new.append(self._handle_nonfinite(epoch, *problem))
         elif self.on_nonfinite == "restore":
-            self._snapshot()
+            self._good_state = Snapshot.take(self.model)
             self._good_epoch = epoch
+        self._reported = problem is not None
+        self._report(epoch, new, scalars)
 
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        # What changed the state after the last epoch's check (a callback
+        # after this one, a last partial epoch) is caught here.
+        if self._reported:
+            return  # the last epoch's end reported (and handled) it already
+        epoch = self._epoch
+        problem = self._nonfinite_state(epoch, (logs or {}).get("loss"))
+        if problem is None:
+            return
+        finding = self._handle_nonfinite(epoch, *problem)
+        self._report(epoch, [finding], {})
+
+    def _report(
+        self, epoch: int, new: list[Finding], scalars: dict[str, float | None]
+    ) -> None:
         self.findings.extend(new)
         if self.verbose > 0:
             for finding in new:
@@ -366,51 +337,67 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             summary.write_scalars(self.log_dir, epoch, scalars)
         self._write_findings(epoch, new, "findings")
 
-    def _nonfinite_message(self, epoch: int, loss: Any) -> str:
-        batch = self._nonfinite_batch
+    # -- the two checks: (code, message, fix) or None -------------------------
+
+    def _nonfinite_loss(self, epoch: int, loss: Any) -> tuple[str, str, str] | None:
+        batch = self._watch.first_batch
+        if batch is None and (loss is None or math.isfinite(float(loss))):
+            return None
         where = "" if batch is None else f" at batch {batch}"
-        return f"The training loss became {loss}{where} in epoch {epoch + 1}."
+        message = f"The training loss became {loss}{where} in epoch {epoch + 1}."
+        return NONFINITE_LOSS, message, _NONFINITE_FIX
 
-    def _raise(self, epoch: int, loss: Any) -> None:
-        message = self._nonfinite_message(epoch, loss)
-        with self._lock:
-            if self.nonfinite_epoch is None:
-                self.nonfinite_epoch = epoch
-            self.findings.append(
-                Finding(findings_lib.NONFINITE_LOSS, "error", message, _NONFINITE_FIX)
-            )
-        raise FloatingPointError(
-            f"{message} (MixedPrecisionGuard(on_nonfinite='raise')) {_NONFINITE_FIX}"
+    def _nonfinite_state(self, epoch: int, loss: Any) -> tuple[str, str, str] | None:
+        if not self.model.built:
+            return None
+        variable = first_nonfinite_variable(self.model)
+        if variable is None:
+            return None
+        message = (
+            f"The {variable} became NaN or infinite in epoch {epoch + 1}, "
+            f"while the training loss was {loss}."
         )
+        return NONFINITE_WEIGHTS, message, _NONFINITE_WEIGHTS_FIX
 
-    def _handle_nonfinite(self, epoch: int, loss: Any) -> Finding:
-        if self.on_nonfinite == "raise":
-            self._raise(epoch, loss)
+    def _handle_nonfinite(
+        self, epoch: int, code: str, message: str, fix: str
+    ) -> Finding:
         if self.nonfinite_epoch is None:
             self.nonfinite_epoch = epoch
-        message = self._nonfinite_message(epoch, loss)
+        if self.on_nonfinite == "raise":
+            self.findings.append(Finding(code, "error", message, fix))
+            raise FloatingPointError(
+                f"{message} (MixedPrecisionGuard(on_nonfinite='raise')) {fix}"
+            )
         if self.on_nonfinite == "restore":
-            if self._restore():
-                self.restored_epoch = self._good_epoch
-                source = (
-                    "the start of this fit"
-                    if self._good_epoch < 0
-                    else f"the end of epoch {self._good_epoch + 1}"
-                )
-                message += (
-                    f" Restored the weights and optimizer state from {source} "
-                    "and stopped training."
-                )
-                self._iterations = self._read_iterations()
-            else:
-                message += " Stopped training; no earlier state could be restored."
+            message += " " + self._restore()
             self._stop(epoch)
         elif self.on_nonfinite == "stop":
             message += " Stopped training; the weights are as training left them."
             self._stop(epoch)
         elif self.on_nonfinite == "warn":
             warnings.warn(message, RuntimeWarning, stacklevel=2)
-        return Finding(findings_lib.NONFINITE_LOSS, "error", message, _NONFINITE_FIX)
+        return Finding(code, "error", message, fix)
+
+    def _restore(self) -> str:
+        """Puts the last good state back; returns what it did, in words."""
+        if self._good_state is None:
+            return "Stopped training; no earlier state could be restored."
+        try:
+            self._good_state.restore(self.model)
+        except ValueError:  # the model or its optimizer changed meanwhile
+            return "Stopped training; no earlier state could be restored."
+        self.restored_epoch = self._good_epoch
+        self._iterations = self._read_iterations()
+        source = (
+            "the start of this fit"
+            if self._good_epoch < 0
+            else f"the end of epoch {self._good_epoch + 1}"
+        )
+        return (
+            f"Restored the weights and optimizer state from {source} "
+            "and stopped training."
+        )
 
     def _stop(self, epoch: int) -> None:
         self.model.stop_training = True

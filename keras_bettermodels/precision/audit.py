@@ -6,6 +6,7 @@ backend computes on; trains nothing. Each problem is a `Finding` with a fix.
 
 from __future__ import annotations
 
+import logging
 import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class OutputHead:
     layers: tuple[Any, ...]
 
 
+logger = logging.getLogger(__name__)
+
+
 def _all_layers(model: Any) -> list[Any]:
     import keras
 
@@ -68,7 +72,9 @@ def _has_dims(layer: Any) -> bool:
 def _dim(layer: Any, attribute: str) -> int | None:
     try:
         value = getattr(layer, attribute, None)
-    except Exception:  # a property that cannot answer before build
+    except (AttributeError, ValueError, TypeError, RuntimeError) as error:
+        # A property that cannot answer before the layer is built.
+        logger.debug("audit: %s.%s unreadable: %r", layer.name, attribute, error)
         return None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)

@@ -18,6 +18,7 @@ __all__ = [
     "LOSS_NOT_SCALED",
     "LOSS_SCALE_COLLAPSE",
     "NONFINITE_LOSS",
+    "NONFINITE_WEIGHTS",
     "NO_MIXED_POLICY",
     "OUTPUT_NOT_FLOAT32",
     "RUNTIME_CODES",
@@ -45,6 +46,8 @@ SKIPPED_STEPS = "skipped-steps"
 LOSS_SCALE_COLLAPSE = "loss-scale-collapse"
 #: The training loss became NaN or infinite.
 NONFINITE_LOSS = "nonfinite-loss"
+#: A weight or optimizer variable became NaN or infinite (the loss may not show it).
+NONFINITE_WEIGHTS = "nonfinite-weights"
 
 #: Codes `audit` reports, before training.
 AUDIT_CODES = (
@@ -56,7 +59,12 @@ AUDIT_CODES = (
     NO_MIXED_POLICY,
 )
 #: Codes `MixedPrecisionGuard` reports while training.
-RUNTIME_CODES = (SKIPPED_STEPS, LOSS_SCALE_COLLAPSE, NONFINITE_LOSS)
+RUNTIME_CODES = (
+    SKIPPED_STEPS,
+    LOSS_SCALE_COLLAPSE,
+    NONFINITE_LOSS,
+    NONFINITE_WEIGHTS,
+)
 CODES = AUDIT_CODES + RUNTIME_CODES
 #: Levels, most severe first.
 LEVELS = ("error", "warning", "info")
@@ -71,7 +79,8 @@ class Finding:
             `"hardware-no-speedup"`, `"small-model"`,
             `"dims-not-multiple-of-8"`, `"loss-not-scaled"`,
             `"no-mixed-policy"`, and while training `"skipped-steps"`,
-            `"loss-scale-collapse"`, `"nonfinite-loss"`.
+            `"loss-scale-collapse"`, `"nonfinite-loss"`,
+            `"nonfinite-weights"`.
         level: `"error"` (training is broken or about to be), `"warning"`
             (it works, but not as intended) or `"info"`.
         message: what was found, naming the layers and values involved.

@@ -104,12 +104,9 @@ def _jax_devices() -> list[Device]:
 def _torch_devices() -> list[Device]:
     import torch
 
-    try:
-        from keras.src.backend.torch.core import get_device
+    from keras_bettermodels._compat.precision import torch_device_kind
 
-        kind = str(get_device()).split(":")[0]
-    except ImportError:  # pragma: no cover - older Keras
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    kind = torch_device_kind() or ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda" and torch.cuda.is_available():
         rocm = getattr(torch.version, "hip", None) is not None
         return [

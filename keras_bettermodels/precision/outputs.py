@@ -91,9 +91,9 @@ def float32_outputs(model: Any) -> Any:
                 "`model.build(input_shape)`.",
             )
         )
-    from keras.src.models.functional import Functional
+    from keras_bettermodels._compat.precision import functional_model_class
 
-    if not isinstance(model, keras.Sequential | Functional):
+    if not isinstance(model, keras.Sequential | functional_model_class()):
         raise ValueError(
             _validation.invalid_value(
                 "model",

@@ -14,14 +14,17 @@ from keras_bettermodels.callbacks.mixed_precision import MixedPrecisionGuard
 from keras_bettermodels.precision import hardware
 from tests.precision._models import (
     Overflow,
+    PlantNaN,
     amplified_model,
     data,
     has_nan,
+    nan_hiding_model,
     same,
 )
 
 STEPS = 8  # 256 samples in batches of 32
 FIT = {"batch_size": 32, "verbose": 0, "shuffle": False}
+_NO_BATCH_SIZE = {"verbose": 0, "shuffle": False}
 
 
 @pytest.fixture(autouse=True)
@@ -40,12 +43,16 @@ def _fit(model, callbacks, epochs=3, x_y=None):
     return model.fit(x, y, epochs=epochs, callbacks=callbacks, **FIT)
 
 
+_RUNTIME = (
+    "skipped-steps",
+    "loss-scale-collapse",
+    "nonfinite-loss",
+    "nonfinite-weights",
+)
+
+
 def _runtime(guard):
-    return [
-        f
-        for f in guard.findings
-        if f.code in ("skipped-steps", "loss-scale-collapse", "nonfinite-loss")
-    ]
+    return [f for f in guard.findings if f.code in _RUNTIME]
 
 
 class TestAudit:
@@ -138,12 +145,18 @@ class TestPlantedOverflow:
         assert "from the start of this fit" in _runtime(guard)[0].message
 
     def test_nans_in_float32_are_rescued_too(self):
+        # Whether the loss goes NaN or not: on an AVX-512 CPU TensorFlow's
+        # relu maps the NaN activations to 0 and the loss stays finite while
+        # the weights behind it turn NaN; the state watch catches that.
         model, amplify = amplified_model(auto_scale_loss=False)
         overflow = Overflow(amplify, 2, math.nan)
         guard = MixedPrecisionGuard(verbose=0)
-        _fit(model, [guard, overflow], epochs=4)
+        history = _fit(model, [guard, overflow], epochs=4)
+        assert len(history.history["loss"]) == 3
         assert same(model.get_weights(), overflow.weights_at[1])
-        assert guard.restored_epoch == 1
+        assert (guard.nonfinite_epoch, guard.restored_epoch) == (2, 1)
+        (finding,) = _runtime(guard)
+        assert finding.code in ("nonfinite-loss", "nonfinite-weights")
 
     def test_stop_stops_and_leaves_the_weights_as_they_are(self):
         keras.config.set_dtype_policy("mixed_float16")
@@ -172,6 +185,153 @@ class TestPlantedOverflow:
         assert len(history.history["loss"]) == 3
         assert len([w for w in caught if w.category is RuntimeWarning]) == 2
         assert guard.nonfinite_epoch == 1 and guard.stopped_epoch == 0
+
+
+def _finite(values: list[float]) -> bool:
+    return all(math.isfinite(value) for value in values)
+
+
+def _optimizer_state(model: keras.Model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+
+
+class TestStateWatch:
+    """NaN weights behind a finite loss, planted the same way on every machine.
+
+    `NanToZero` maps NaN activations to 0 (as TensorFlow's relu does on
+    AVX-512 CPUs): the loss stays finite while a weight is NaN.
+    """
+
+    @pytest.mark.parametrize(
+        "path", ["sequential/first/kernel", "sequential/norm/moving_variance"]
+    )
+    def test_restore_brings_back_the_last_good_epoch_and_stops(self, path):
+        model = nan_hiding_model(keras.optimizers.Adam(1e-3))
+        plant = PlantNaN(path, 1)
+        guard = MixedPrecisionGuard(verbose=0)
+        history = _fit(model, [guard, plant], epochs=4)
+        # The loss never showed it; the guard noticed in that epoch.
+        assert len(history.history["loss"]) == 2
+        assert _finite(history.history["loss"])
+        assert (guard.nonfinite_epoch, guard.restored_epoch, guard.stopped_epoch) == (
+            1,
+            0,
+            1,
+        )
+        assert same(model.get_weights(), plant.weights_at[0])
+        assert not has_nan(model.get_weights() + _optimizer_state(model))
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == STEPS
+        (finding,) = _runtime(guard)
+        assert (finding.code, finding.level) == ("nonfinite-weights", "error")
+        assert f"The weight `{path}` became NaN or infinite in epoch 2" in (
+            finding.message
+        )
+        assert "from the end of epoch 1" in finding.message
+
+    def test_under_mixed_float16_too(self):
+        keras.config.set_dtype_policy("mixed_float16")
+        model = nan_hiding_model()
+        plant = PlantNaN("sequential/first/kernel", 1)
+        guard = MixedPrecisionGuard(verbose=0)
+        history = _fit(model, [guard, plant], epochs=3)
+        assert _finite(history.history["loss"]) and len(history.history["loss"]) == 2
+        assert same(model.get_weights(), plant.weights_at[0])
+        assert _codes(_runtime(guard))[-1] == "nonfinite-weights"
+        assert guard.nonfinite_epoch == 1
+
+    def test_stop_stops_and_leaves_the_weights_as_they_are(self):
+        model = nan_hiding_model()
+        guard = MixedPrecisionGuard(on_nonfinite="stop", verbose=0)
+        history = _fit(model, [guard, PlantNaN("sequential/first/kernel", 1)])
+        assert len(history.history["loss"]) == 2 and guard.stopped_epoch == 1
+        assert has_nan(model.get_weights()) and guard.restored_epoch is None
+
+    def test_raise_names_the_variable(self):
+        model = nan_hiding_model()
+        guard = MixedPrecisionGuard(on_nonfinite="raise", verbose=0)
+        with pytest.raises(
+            FloatingPointError, match="weight `sequential/norm/moving_variance`"
+        ):
+            _fit(model, [guard, PlantNaN("sequential/norm/moving_variance", 0)])
+        assert _codes(_runtime(guard)) == ["nonfinite-weights"]
+        assert guard.nonfinite_epoch == 0
+
+    def test_warn_warns_each_epoch_and_trains_on(self):
+        model = nan_hiding_model()
+        guard = MixedPrecisionGuard(on_nonfinite="warn", verbose=0)
+        with pytest.warns(RuntimeWarning, match="sequential/first/kernel") as caught:
+            history = _fit(model, [guard, PlantNaN("sequential/first/kernel", 1)])
+        assert len(history.history["loss"]) == 3
+        assert len([w for w in caught if w.category is RuntimeWarning]) == 2
+        assert guard.nonfinite_epoch == 1 and guard.stopped_epoch == 0
+
+    def test_a_nan_written_after_the_last_epoch_end_is_caught_at_train_end(self):
+        class PoisonAfterGuard(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    self.weights = self.model.get_weights()
+                    (kernel,) = [
+                        v
+                        for v in self.model.weights
+                        if v.path == "sequential/first/kernel"
+                    ]
+                    kernel.assign(keras.ops.full(kernel.shape, math.nan))
+
+        model = nan_hiding_model()
+        poison = PoisonAfterGuard()
+        guard = MixedPrecisionGuard(verbose=0)
+        _fit(model, [guard, poison], epochs=2)
+        assert same(model.get_weights(), poison.weights)
+        assert (guard.nonfinite_epoch, guard.restored_epoch) == (1, 1)
+        assert _codes(_runtime(guard)) == ["nonfinite-weights"]
+
+    def test_a_huge_input_overflows_adam_behind_a_finite_loss(self):
+        # One input of 1e18 in the last batch: the gradient's square overflows
+        # Adam's velocity to infinity; the loss (~1e33) and the weights stay
+        # finite, and the weights would never update again.
+        x, _ = data(64, 4)
+        y = np.zeros((64, 1), "float32")
+        x[48] = 1e18
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(
+                    1, kernel_initializer=keras.initializers.Constant(0.1)
+                ),
+            ],
+            name="sequential",
+        )
+        model.compile(keras.optimizers.Adam(1e-3), "mse")
+        initial = model.get_weights()
+        guard = MixedPrecisionGuard(verbose=0)
+        history = model.fit(
+            x, y, batch_size=16, epochs=3, callbacks=[guard], **_NO_BATCH_SIZE
+        )
+        assert len(history.history["loss"]) == 1 and _finite(history.history["loss"])
+        (finding,) = _runtime(guard)
+        assert finding.code == "nonfinite-weights"
+        (velocity,) = [
+            v for v in model.optimizer.variables if v.path.endswith("kernel_velocity")
+        ]
+        assert f"The optimizer variable `{velocity.path}` became" in finding.message
+        assert guard.restored_epoch == -1
+        assert same(model.get_weights(), initial)
+        assert not has_nan(_optimizer_state(model))
+
+    def test_one_state_check_per_epoch_and_one_at_train_end(self, monkeypatch):
+        from keras_bettermodels.callbacks import mixed_precision
+
+        calls = []
+        check = mixed_precision.first_nonfinite_variable
+
+        def counting(model):
+            calls.append(model)
+            return check(model)
+
+        monkeypatch.setattr(mixed_precision, "first_nonfinite_variable", counting)
+        model = nan_hiding_model()
+        _fit(model, [MixedPrecisionGuard(on_nonfinite="stop", verbose=0)])
+        assert len(calls) == 4 and all(m is model for m in calls)
 
 
 class TestLossScaleWatch:

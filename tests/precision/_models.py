@@ -91,6 +91,62 @@ class Overflow(keras.callbacks.Callback):
         self.weights_at[epoch] = [w.copy() for w in self.model.get_weights()]
 
 
+class NanToZero(keras.layers.Layer):
+    """Maps NaN activations to 0, as TensorFlow's `relu` does on AVX-512 CPUs.
+
+    Behind it, NaN weights no longer reach the loss: the loss stays finite on
+    every backend and every machine while the weights are NaN.
+    """
+
+    def call(self, inputs: object) -> object:
+        return keras.ops.where(
+            keras.ops.isnan(inputs), keras.ops.zeros_like(inputs), inputs
+        )
+
+
+def nan_hiding_model(optimizer: object = None) -> keras.Model:
+    """Dense `first` -> BatchNormalization `norm` -> `NanToZero` -> classifier."""
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(32, name="first"),
+            keras.layers.BatchNormalization(name="norm"),
+            NanToZero(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(4),
+            keras.layers.Activation("softmax", dtype="float32"),
+        ],
+        name="sequential",
+    )
+    model.compile(
+        optimizer=optimizer or keras.optimizers.SGD(0.01),
+        loss="sparse_categorical_crossentropy",
+    )
+    return model
+
+
+class PlantNaN(keras.callbacks.Callback):
+    """Writes NaN into the first entry of the variable at `path`, at the start
+    of epoch `epoch` (0-based); keeps a copy of the weights at every epoch end.
+    """
+
+    def __init__(self, path: str, epoch: int, value: float = float("nan")) -> None:
+        super().__init__()
+        self.path, self.epoch, self.value = path, epoch, value
+        self.weights_at: dict[int, list[np.ndarray]] = {}
+
+    def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
+        if epoch != self.epoch:
+            return
+        (variable,) = [v for v in self.model.weights if v.path == self.path]
+        array = keras.ops.convert_to_numpy(variable).copy()
+        array.reshape(-1)[0] = self.value
+        variable.assign(array)
+
+    def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+        self.weights_at[epoch] = [w.copy() for w in self.model.get_weights()]
+
+
 def data(samples: int = 256, features: int = 16, classes: int = 4, seed: int = 0):
     """Random inputs and labels: enough to train on for a few steps."""
     rng = np.random.default_rng(seed)

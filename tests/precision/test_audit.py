@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+
 import keras
 import pytest
 
@@ -221,3 +224,29 @@ class TestArguments:
     ):
         with pytest.raises(error, match=match):
             audit(tiny_model, **arguments)
+
+
+def test_a_layer_property_that_cannot_answer_is_logged_not_swallowed(caplog):
+    audit_module = importlib.import_module("keras_bettermodels.precision.audit")
+
+    class Unready(keras.layers.Layer):
+        @property
+        def units(self):
+            raise ValueError("not built yet")
+
+    with caplog.at_level(logging.DEBUG, logger=audit_module.__name__):
+        assert audit_module._dim(Unready(name="unready"), "units") is None
+    assert "unready.units unreadable" in caplog.text
+    assert "not built yet" in caplog.text
+
+
+def test_an_unexpected_error_in_a_layer_property_is_not_hidden():
+    audit_module = importlib.import_module("keras_bettermodels.precision.audit")
+
+    class Broken(keras.layers.Layer):
+        @property
+        def units(self):
+            raise KeyError("a broken assumption")
+
+    with pytest.raises(KeyError):
+        audit_module._dim(Broken(), "units")

@@ -24,6 +24,7 @@ def test_the_issue_s_codes_and_levels():
         "skipped-steps",
         "loss-scale-collapse",
         "nonfinite-loss",
+        "nonfinite-weights",
     }
     assert findings.LEVELS == ("error", "warning", "info")
 
