@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Backend-independent tests (pure Python, packaging) run in the first pass only.
 NEUTRAL := -m "not slow and not backend_independent"
 
-.PHONY: venv demo test lint typecheck docs pytest pytest-tensorflow pytest-jax pytest-torch bench bench-prechelt tensorboard browser-deps clean
+.PHONY: venv demo test lint typecheck docs wheel-check pytest pytest-tensorflow pytest-jax pytest-torch bench bench-prechelt tensorboard browser-deps clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/python -m keras_bettermodels demo
 
-test: venv browser-deps lint typecheck docs pytest
+test: venv browser-deps lint typecheck docs wheel-check pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -31,6 +31,20 @@ typecheck: venv
 
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# What a pip user gets: an sdist and a wheel (`python -m build`, checked by
+# `twine check`), the wheel installed with its `[jax,demo]` extras into a fresh
+# venv, and the demo run from outside the repository in quick mode. pip's cache
+# makes reinstalls quick; the first one downloads jax and keras.
+WHEEL_CHECK := build/wheel-check
+wheel-check: venv
+	rm -rf dist $(WHEEL_CHECK)
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m venv $(WHEEL_CHECK)/venv
+	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet "$$(ls dist/*.whl)[jax,demo]"
+	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
+	  -m keras_bettermodels demo --quick --log-dir runs
 
 # One pytest run per Keras backend; nothing else pins the backend. The three
 # runs go side by side (each one's output printed whole when it ends): most

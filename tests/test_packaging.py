@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -53,8 +54,12 @@ def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_pat
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # Without PYTHONPATH: pip would take a source tree on it for an installed copy.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
+        check=True,
+        env=env,
     )
     code = (
         "import keras_bettermodels, keras_bettermodels.criteria as c\n"
@@ -62,7 +67,12 @@ def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_pat
         "print(keras_bettermodels.__version__, c.get('GL5') | 'UP3')\n"
     )
     out = subprocess.run(
-        [python, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+        [python, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=env,
     ).stdout.splitlines()
     assert "site-packages" in out[0] and str(ROOT) not in out[0]
     assert out[1] == "0.1.0.dev0 GL(5) | UP(3)"

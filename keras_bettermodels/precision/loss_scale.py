@@ -59,6 +59,9 @@ def skipped_steps(steps_run: int, iterations_gained: int) -> int:
     return max(0, int(steps_run) - int(iterations_gained))
 
 
+_MAX_ROWS = 8  # readings a printed report shows in full
+
+
 @dataclass(frozen=True)
 class LossScaleCheck:
     """One reading of the optimizer, taken after some training steps.
@@ -116,6 +119,31 @@ class LossScaleReport:
     scale: float | None
     falling_checks: int
     findings: tuple[Finding, ...]
+
+    def __str__(self) -> str:
+        """A table, one row per reading (the first and last few of many)."""
+        scale = "no loss scaling" if self.scale is None else f"scale {self.scale:g}"
+        lines = [
+            f"Loss scale: {len(self.checks)} reading(s), {self.steps_run} steps run, "
+            f"{self.skipped_steps} skipped ({self.skipped_share:.1%}); {scale}"
+        ]
+        rows: list[LossScaleCheck | None] = list(self.checks)
+        if len(rows) > _MAX_ROWS:
+            rows = [*rows[:3], None, *rows[-3:]]
+        width = max([len("reading"), *(len(c.name) for c in rows if c is not None)])
+        header = f"{'reading':<{width}} {'steps':>7} {'skipped':>8} {'scale':>10}"
+        lines += [header, "-" * len(header)]
+        for check in rows:
+            if check is None:
+                lines.append("...")
+                continue
+            shown = "-" if check.scale is None else f"{check.scale:g}"
+            lines.append(
+                f"{check.name:<{width}} {check.steps_run:>7} {check.skipped:>8} "
+                f"{shown:>10}"
+            )
+        lines += [f"- {finding}" for finding in self.findings]
+        return "\n".join(lines)
 
 
 def _falling_run(scales: Sequence[float | None]) -> int:

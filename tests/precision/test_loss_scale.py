@@ -115,3 +115,35 @@ def test_collapse_checks_must_be_positive():
         ValueError, match="Invalid value for argument `collapse_checks`"
     ):
         analyze_loss_scale([], collapse_checks=0)
+
+
+def test_the_report_prints_as_a_table_with_its_findings():
+    report = analyze_loss_scale(_checks([(100, 100, 2.0**15), (100, 96, 2.0**11)]))
+    text = str(report)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "Loss scale: 3 reading(s), 200 steps run, 4 skipped (2.0%); scale 2048"
+    )
+    assert lines[1].split() == ["reading", "steps", "skipped", "scale"]
+    assert set(lines[2]) == {"-"}
+    assert lines[3].split()[-3:] == ["0", "0", "32768"]  # the start of training
+    assert lines[4].split() == ["epoch", "1", "100", "0", "32768"]
+    assert lines[5].split() == ["epoch", "2", "100", "4", "2048"]
+    assert [line[2:].split(":")[0] for line in lines[6:]] == [
+        f"[{level}] {code}" for code, level in _codes(report)
+    ]
+    assert "LossScaleReport(" not in text
+
+
+def test_a_long_report_shows_its_first_and_last_readings():
+    report = analyze_loss_scale(_checks([(10, 10, 2.0**15)] * 20))
+    names = [line.split("  ")[0] for line in str(report).splitlines()[3:]]
+    assert names[:3] == ["the start of training", "epoch 1", "epoch 2"]
+    assert names[3] == "..." and names[-1] == "epoch 20"
+    assert len(names) == 7
+
+
+def test_a_report_without_loss_scaling_says_so():
+    report = analyze_loss_scale([LossScaleCheck(0, 10, 10, None)])
+    assert "no loss scaling" in str(report).splitlines()[0]
+    assert str(report).splitlines()[3].split()[-1] == "-"
