@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/python -m keras_bettermodels demo
 
-test: venv browser-deps lint typecheck docs wheel-check pytest
+# The wheel check (a fresh venv installed from the registry, mostly waiting on
+# the network) runs beside the three pytest passes.
+test: venv browser-deps lint typecheck docs
+	$(MAKE) --no-print-directory -j4 --output-sync=target \
+	  wheel-check pytest-tensorflow pytest-jax pytest-torch
 
 lint: venv
 	$(BIN)/ruff check .
