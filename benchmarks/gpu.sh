@@ -36,8 +36,8 @@
 #
 # Environment: PYTHON (default python3), BACKENDS (default: torch jax, and
 # tensorflow where importable), PART_TIMEOUT (seconds for every part; by
-# default 120 for mixed precision, 75 for the gradient check and 40 for the
-# non-finite check per backend: 470 s for two backends; 100 each in --quick).
+# default 150 for mixed precision, 40 for the gradient check and 60 for the
+# non-finite check per backend: 500 s for two backends; 100 each in --quick).
 set -u
 QUICK=0
 DEST=${OUT:-/tmp/kbm_gpu}
@@ -83,7 +83,7 @@ else
   if [ -n "${PART_TIMEOUT:-}" ]; then
     LIMITS=("$PART_TIMEOUT" "$PART_TIMEOUT" "$PART_TIMEOUT")
   else
-    LIMITS=(120 75 40)
+    LIMITS=(150 40 60)
   fi
   MIXED=(--size gpu --parts article,big,big_overhead)
   SCALE=2e8
