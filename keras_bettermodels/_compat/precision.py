@@ -23,3 +23,25 @@ def torch_device_kind() -> str | None:
         return None
     device: Any = get_device()
     return str(device).split(":")[0]
+
+
+def keras_history(tensor: Any) -> tuple[Any, int, int] | None:
+    """`(operation, node_index, tensor_index)` of a symbolic tensor, or `None`.
+
+    Keras records it as the private `_keras_history` (a named tuple).
+    """
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return history.operation, history.node_index, history.tensor_index
+
+
+def node_input_tensors(layer: Any, node_index: int) -> list[Any] | None:
+    """The input tensors of `layer`'s call number `node_index`, or `None`.
+
+    Keras keeps a layer's calls as the private `_inbound_nodes`.
+    """
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if node_index >= len(nodes):
+        return None
+    return list(nodes[node_index].input_tensors)

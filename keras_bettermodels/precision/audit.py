@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat import precision as _compat_precision
 from keras_bettermodels.precision import findings as findings_lib
 from keras_bettermodels.precision import hardware
 from keras_bettermodels.precision.findings import Finding
@@ -91,22 +92,15 @@ def is_softmax(layer: Any) -> bool:
     return getattr(activation, "__name__", None) in _SOFTMAX_NAMES
 
 
-def _producer(tensor: Any) -> tuple[Any, int] | None:
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        return None
-    return history.operation, history.node_index
-
-
 def _walk_head(tensor: Any) -> Iterator[Any]:
     """Yields the layers from `tensor` back to the last one with units or filters."""
     import keras
 
     for _ in range(_MAX_HEAD_DEPTH):
-        produced = _producer(tensor)
+        produced = _compat_precision.keras_history(tensor)
         if produced is None:
             return
-        layer, node_index = produced
+        layer, node_index, tensor_index = produced
         if isinstance(layer, keras.layers.InputLayer):
             return
         inner_outputs = (
@@ -114,16 +108,14 @@ def _walk_head(tensor: Any) -> Iterator[Any]:
         )
         if inner_outputs:
             # A nested model: its own head computes this output.
-            history = tensor._keras_history
-            yield from _walk_head(inner_outputs[history.tensor_index])
+            yield from _walk_head(inner_outputs[tensor_index])
             return
         yield layer
         if _has_dims(layer):
             return
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if node_index >= len(nodes):
+        inputs = _compat_precision.node_input_tensors(layer, node_index)
+        if inputs is None:
             return
-        inputs = list(nodes[node_index].input_tensors)
         if len(inputs) != 1:
             return  # a merge: the head ends here
         tensor = inputs[0]

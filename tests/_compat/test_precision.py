@@ -23,3 +23,14 @@ def test_torch_device_kind_names_the_device_keras_uses():
     kind = precision.torch_device_kind()
     assert kind is not None, "keras.src.backend.torch.core.get_device moved"
     assert kind == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_keras_history_and_node_inputs_trace_a_functional_graph():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")(inputs)
+    outputs = keras.layers.Dense(2, name="head")(hidden)
+    operation, node_index, tensor_index = precision.keras_history(outputs)
+    assert operation.name == "head" and tensor_index == 0
+    assert precision.node_input_tensors(operation, node_index) == [hidden]
+    assert precision.node_input_tensors(operation, node_index + 1) is None
+    assert precision.keras_history(keras.ops.ones((2,))) is None
