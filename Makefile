@@ -49,6 +49,12 @@ wheel-check: venv
 	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet "$$(ls dist/*.whl)[jax,demo]"
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
 	  -m keras_bettermodels demo --quick --log-dir runs
+	# docs/caching.md's PyDataset example, where TensorFlow is not installed.
+	awk '/^```python/{b="";inb=1;next} /^```/{if(inb&&b~/class Batches/)printf "%s", b; inb=0;next} inb{b=b $$0 "\n"}' \
+	  docs/caching.md > $(WHEEL_CHECK)/caching_without_tf.py
+	! $(WHEEL_CHECK)/venv/bin/python -c "import tensorflow" 2>/dev/null
+	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
+	  $(CURDIR)/$(WHEEL_CHECK)/caching_without_tf.py
 
 # One pytest run per Keras backend; nothing else pins the backend. The three
 # runs go side by side (each one's output printed whole when it ends): most
