@@ -199,8 +199,13 @@ def test_demo_logs_fill_both_tensorboard_tabs(demo_run):
         (GradientCheckPlugin, {"gradient_check"}),
         (InputTimingPlugin, {"input_timing/uncached", "input_timing/cached"}),
     ):
-        response = serve(log_dir, plugin_class).get("reports")
+        served = serve(log_dir, plugin_class)
+        response = served.get("reports")
         assert response.status_code == 200
         entries = json.loads(response.get_data())["reports"]
         assert {entry["run"] for entry in entries} == runs
-        assert all(entry["report"] and not entry["error"] for entry in entries)
+        assert all(entry["summary"] and not entry["error"] for entry in entries)
+        for entry in entries:  # the whole report comes from /report
+            whole = served.get("report", run=entry["run"], tag=entry["tag"])
+            assert whole.status_code == 200
+            assert json.loads(whole.get_data())["report"]

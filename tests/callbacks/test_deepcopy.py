@@ -101,6 +101,12 @@ CASES: dict[str, dict[str, Callable[[Any], keras.callbacks.Callback]]] = {
             batch_size=4, log_dir=tmp
         ),
     },
+    "PruningSummaries": {
+        "log_dir": lambda tmp: callbacks_module.PruningSummaries(str(tmp)),
+        "every 5 steps": lambda tmp: callbacks_module.PruningSummaries(
+            tmp, update_freq=5
+        ),
+    },
 }
 
 
