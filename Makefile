@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 # Backend-independent tests (pure Python, packaging) run in the first pass only.
 NEUTRAL := -m "not slow and not backend_independent"
 
