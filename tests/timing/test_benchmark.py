@@ -85,8 +85,10 @@ def test_compare_cache_in_memory():
     assert result.cache == "memory" and result.cache_path is None
     assert result.warm is None and result.warm_speedup is None
     assert result.uncached.elements == result.cached.elements == ELEMENTS
-    # Gross effects only: caching pays after the first pass.
-    assert result.speedup > 1.3
+    # Gross effects only: caching pays after the first pass. The whole-run gain
+    # is bounded by 3x (the first epoch fills the cache) and shrinks under load
+    # (1.19 seen on a loaded CI machine); the steady epochs carry the effect.
+    assert result.speedup > 1.1
     assert result.steady_speedup > 3
     assert result.bound == 3  # a cold cache gains at most 3x over 3 epochs
     text = str(result)
