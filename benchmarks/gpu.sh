@@ -16,7 +16,7 @@
 # /tmp/kbm_gpu.
 #
 #     bash benchmarks/gpu.sh [DIR]          # on the GPU machine
-#     bash benchmarks/gpu.sh --quick [DIR]  # CPU smoke test, tiny sizes (< 1 min idle)
+#     bash benchmarks/gpu.sh --quick [DIR]  # CPU smoke test, tiny sizes (~10 s a part)
 #
 # A bare GPU machine has PyTorch and JAX but not Keras: Keras and what
 # `import keras` and our import paths need, missing there, travel as wheels in
@@ -78,7 +78,7 @@ if [ "$QUICK" = 1 ]; then
   LIMITS=("$PART_TIMEOUT" "$PART_TIMEOUT" "$PART_TIMEOUT")
   MIXED=(--quick --parts big_overhead)
   SCALE=2e4
-  NONFINITE=1e4
+  NONFINITE=(--quick --params 1e4)
 else
   if [ -n "${PART_TIMEOUT:-}" ]; then
     LIMITS=("$PART_TIMEOUT" "$PART_TIMEOUT" "$PART_TIMEOUT")
@@ -87,7 +87,7 @@ else
   fi
   MIXED=(--size gpu --parts article,big,big_overhead)
   SCALE=2e8
-  NONFINITE=2e8
+  NONFINITE=(--params 2e8)
 fi
 
 echo "== machine ($(date -u +%FT%TZ)); backends:$BACKENDS; results in $DEST"
@@ -121,7 +121,7 @@ for backend in $BACKENDS; do
     --json "$DEST/gradient_check_$backend.json"
   if [ -f benchmarks/nonfinite_check.py ]; then
     part "nonfinite_check_$backend" "$backend" "${LIMITS[2]}" \
-      "$PYTHON" -u benchmarks/nonfinite_check.py --params "$NONFINITE" \
+      "$PYTHON" -u benchmarks/nonfinite_check.py "${NONFINITE[@]}" \
       --json "$DEST/nonfinite_check_$backend.json"
   fi
 done

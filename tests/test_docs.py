@@ -104,8 +104,8 @@ def script(page: Path, blocks: list[Block], backend: str) -> str:
 
 
 # The order pages without a backend of their own take backends in: the
-# TensorFlow pass of `make test` already runs the tf.data pages and the
-# backend-independent tests, so the rotation starts elsewhere.
+# TensorFlow pass of `make test` already runs the tf.data pages, so the
+# rotation starts elsewhere.
 ROTATION = ("jax", "torch", "tensorflow")
 
 

@@ -1,7 +1,7 @@
 """inspect_pipeline on real tf.data pipelines: cache kind, path, position, prefetch.
 
 The inspection reads only `tf.data` objects, never Keras or a backend, so these
-tests run once (`backend_independent`, in the TensorFlow pass); the callback's
+tests run once (`backend_independent`); the callback's
 tests run the same inspection under every backend through `fit`.
 """
 

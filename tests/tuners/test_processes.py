@@ -6,10 +6,11 @@ kills some of them with SIGKILL while a trial is under way, and reads what
 happened from the project directory (`trial.json` files) and from the records
 the processes wrote for every `fit` call.
 
-They run in the TensorFlow pass only: they test processes, files and gRPC,
+They run once (`backend_independent`): they test processes, files and gRPC,
 which no backend changes, and each starts two to four interpreters (about 9 s
-of CPU apiece to import TensorFlow and Keras), which three passes cannot afford;
-TensorFlow's pass is the cheapest (JAX recompiles every trial: twice the CPU).
+of CPU apiece to import TensorFlow and Keras), which three passes cannot afford.
+The interpreters run on TensorFlow, whatever the pass's backend: it is the
+cheapest here (JAX recompiles every trial: twice the CPU).
 The two distributed tests start three and four interpreters at once and are
 marked `slow` (about 35 and 45 s of CPU): run them with
 `KERAS_BACKEND=tensorflow pytest -m slow tests/tuners/test_processes.py`.
@@ -36,12 +37,7 @@ TRAIN, VALIDATION = 500, 150
 DEADLINE = 240.0  # seconds: a bound, never a wait
 PROCESS_BACKEND = "tensorflow"
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != PROCESS_BACKEND,
-    reason="process tests run in the TensorFlow pass only: processes, files and "
-    "gRPC do not depend on the backend, and the other passes cannot afford "
-    "their start-up times",
-)
+pytestmark = pytest.mark.backend_independent
 
 
 class Processes:
@@ -72,7 +68,12 @@ class Processes:
                 *extra,
             ],
             cwd=REPO,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+            env={
+                **os.environ,
+                "KERAS_BACKEND": PROCESS_BACKEND,
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                **(env or {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,

@@ -198,6 +198,7 @@ class TestEachTuner:
         assert ours.get_retrained_model() is not None
 
 
+@pytest.mark.any_backend  # keras-tuner's bookkeeping; the fits are planted
 class TestHyperbandEpochCount:
     """max_epochs=4, factor=2: three brackets, 15 trials, traced by hand.
 
