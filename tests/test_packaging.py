@@ -48,6 +48,11 @@ def test_the_wheel_ships_the_package_and_its_type_marker(wheel):
     for requirement in ("keras", "keras-tuner", "six", "tensorboard", "numpy"):
         assert f"Requires-Dist: {requirement}" in text
     assert "Provides-Extra: tensorflow" in text and "Provides-Extra: jax" in text
+    # The license travels with the wheel, not only its name in the metadata.
+    assert "License-Expression: Apache-2.0" in text
+    assert "License-File: LICENSE" in text
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert b"Apache License" in zipfile.ZipFile(wheel).read(license_file)
 
 
 def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_path):
