@@ -6,7 +6,7 @@ hidden layers, 10 softmax outputs, a batch of 32) it prints:
 (a) the directional check's time against its floor: the measured time of one
     float64 forward pass (the same compiled J the check evaluates) times the
     number of forward passes the check made, plus one measured
-    value-and-gradient pass. Goal: within 3x.
+    value-and-gradient pass. Goal: within 1.5x.
 (b) its speedup over the exhaustive coordinate check, whose time is
     extrapolated from the coordinate method timed on a sample of coordinates
     (and, more conservatively, from its own floor: two forward passes per
