@@ -23,8 +23,8 @@ pytestmark = pytest.mark.backend_independent  # the script runs its own processe
 def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
     if shutil.which("bash") is None or shutil.which("timeout") is None:
         pytest.skip("needs bash and timeout")
-    # JAX alone: each part is an interpreter start of ~10 s; the PyTorch parts
-    # run the same script lines with another KERAS_BACKEND.
+    # JAX alone: each part starts an interpreter (~10 s idle, a minute under
+    # CI load); `BACKENDS="jax torch" bash benchmarks/gpu.sh --quick` runs both.
     backends = [b for b in ("jax",) if importlib.util.find_spec(b)]
     if not backends:
         pytest.skip("needs JAX")
