@@ -30,7 +30,6 @@ def test_examples_exist() -> None:
     assert EXAMPLES, f"no examples found in {REPO / 'examples'}"
 
 
-BACKENDS = ("tensorflow", "jax", "torch")
 # The order examples take backends in: the TensorFlow pass, the longest,
 # gets the fewest.
 ROTATION = ("jax", "torch", "tensorflow")

@@ -20,22 +20,18 @@ SCRIPT = REPO / "benchmarks" / "gpu.sh"
 pytestmark = pytest.mark.backend_independent  # the script runs its own processes
 
 
-def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
+def _run_quick(directory: Path, backends: str) -> tuple[int, str]:
+    """`gpu.sh --quick DIRECTORY` on `backends`: its exit code and output."""
     if shutil.which("bash") is None or shutil.which("timeout") is None:
         pytest.skip("needs bash and timeout")
-    # JAX alone: each part starts an interpreter (~10 s idle, a minute under
-    # CI load); `BACKENDS="jax torch" bash benchmarks/gpu.sh --quick` runs both.
-    backends = [b for b in ("jax",) if importlib.util.find_spec(b)]
-    if not backends:
-        pytest.skip("needs JAX")
     env = {
         **os.environ,
         "PYTHON": sys.executable,
-        "BACKENDS": " ".join(backends),
+        "BACKENDS": backends,
         "PART_TIMEOUT": "300",  # a busy CI machine; each part takes ~10 s idle
     }
     result = subprocess.run(
-        ["bash", str(SCRIPT), "--quick", str(tmp_path)],
+        ["bash", str(SCRIPT), "--quick", str(directory)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -43,8 +39,17 @@ def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
         timeout=3600,
         check=False,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
+    # JAX alone: each part starts an interpreter (~10 s idle, a minute under
+    # CI load); `BACKENDS="jax torch" bash benchmarks/gpu.sh --quick` runs both.
+    backends = [b for b in ("jax",) if importlib.util.find_spec(b)]
+    if not backends:
+        pytest.skip("needs JAX")
+    returncode, output = _run_quick(tmp_path, " ".join(backends))
+    assert returncode == 0, output
     for backend in backends:
         check = json.loads((tmp_path / f"gradient_check_{backend}.json").read_text())
         assert check["backend"] == backend
@@ -63,25 +68,8 @@ def test_the_gpu_script_runs_every_part_in_quick_mode(tmp_path):
 
 def test_a_failing_part_is_reported_and_the_others_go_on(tmp_path):
     """A backend that is not there fails its parts; the script says so."""
-    if shutil.which("bash") is None or shutil.which("timeout") is None:
-        pytest.skip("needs bash and timeout")
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "BACKENDS": "no_such_backend",
-        "PART_TIMEOUT": "300",
-    }
-    result = subprocess.run(
-        ["bash", str(SCRIPT), "--quick", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
+    returncode, output = _run_quick(tmp_path, "no_such_backend")
+    assert returncode == 1, output
     assert "-- mixed_precision_no_such_backend: exit" in output
     assert "-- gradient_check_no_such_backend: exit" in output
     assert "part(s) failed" in output
