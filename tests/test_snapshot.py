@@ -79,6 +79,16 @@ class TestFirstNonfiniteVariable:
             "sequential/last/kernel", "weight"
         )
 
+    def test_the_largest_finite_values_are_finite(self):
+        """Whatever the reduction, entries near float32's maximum do not
+        overflow into a false alarm."""
+        model = _trained()
+        kernel = _variable(model, "sequential/last/kernel")
+        huge = np.full(kernel.shape, np.finfo("float32").max, "float32")
+        huge[0] *= -1
+        kernel.assign(huge)
+        assert first_nonfinite_variable(model) is None
+
     def test_a_non_trainable_moving_variance_is_watched(self):
         model = _trained()
         _poison(_variable(model, "sequential/norm/moving_variance"))
