@@ -39,7 +39,7 @@ docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # What a pip user gets: an sdist and a wheel (`python -m build`, checked by
-# `twine check`), the wheel installed with its `[jax,demo]` extras into a fresh
+# `twine check`), the wheel installed with its `[jax]` extra into a fresh
 # venv, and the demo run from outside the repository in quick mode. pip's cache
 # makes reinstalls quick; the first one downloads jax and keras.
 WHEEL_CHECK := build/wheel-check
@@ -48,7 +48,7 @@ wheel-check: venv
 	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/python -m venv $(WHEEL_CHECK)/venv
-	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet "$$(ls dist/*.whl)[jax,demo]"
+	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet "$$(ls dist/*.whl)[jax]"
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
 	  -m keras_bettermodels demo --quick --log-dir runs
 	# docs/caching.md's PyDataset example, where TensorFlow is not installed.

@@ -108,7 +108,11 @@ class ErrorHistory:
     ) -> None:
         self.val_errors = _check_sequence("val_errors", val_errors)
         if not val_errors:
-            raise ValueError("`val_errors` must hold at least one epoch. Received: []")
+            raise ValueError(
+                _validation.invalid_value(
+                    "val_errors", "the errors of at least one epoch", val_errors
+                )
+            )
         self.train_errors = (
             None
             if train_errors is None
@@ -144,8 +148,11 @@ class ErrorHistory:
             train_errors = self.train_errors or []
             if len(train_errors) < strip_length:
                 raise ValueError(
-                    f"P_k needs a whole strip of {strip_length} training errors. "
-                    f"Received: {len(train_errors)} errors"
+                    _validation.invalid_value(
+                        "train_errors",
+                        f"a whole strip of {strip_length} training errors for P_k",
+                        train_errors,
+                    )
                 )
             strip = train_errors[-strip_length:]
             _check_errors("train_errors", strip)

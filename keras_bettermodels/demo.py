@@ -307,13 +307,8 @@ def run(
             `False`.
 
     Returns:
-        The exit status: 0 on success, 1 if scikit-learn is missing.
+        The exit status: 0 on success.
     """
-    try:
-        import sklearn  # noqa: F401 - checked first for a clear message
-    except ImportError:
-        print("The demo needs scikit-learn for its data set: pip install scikit-learn")
-        return 1
     # Keep TensorFlow's C++ start-up chatter out of the demo, unless asked for.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras

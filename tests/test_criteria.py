@@ -321,9 +321,24 @@ class TestHelpersValidateLikeTheClasses:
         assert criteria.generalization_loss(errors) == pytest.approx(20.0)
         assert criteria.up_count([], 5) == 0
 
-    def test_an_empty_history_keeps_its_error(self):
-        with pytest.raises(ValueError, match="at least one epoch"):
-            criteria.measures([])
+    @pytest.mark.parametrize(
+        "helper", [criteria.measures, criteria.generalization_loss], ids=str
+    )
+    def test_an_empty_history_is_refused_in_keras_wording(self, helper):
+        with pytest.raises(
+            ValueError,
+            match=r"Invalid value for argument `val_errors`\. Expected the errors of "
+            r"at least one epoch\. Received: val_errors=\[\]",
+        ):
+            helper([])
+
+    def test_a_strip_too_short_for_p_k_is_refused_in_keras_wording(self):
+        with pytest.raises(
+            ValueError,
+            match=r"Invalid value for argument `train_errors`\. Expected a whole "
+            r"strip of 5 training errors for P_k\. Received: train_errors=\[1, 2\]",
+        ):
+            criteria.training_progress([1, 2])
 
 
 class TestCriterionStrings:

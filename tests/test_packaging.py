@@ -45,7 +45,14 @@ def test_the_wheel_ships_the_package_and_its_type_marker(wheel):
     assert not any(name.startswith("tests/") for name in names)
     metadata = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
-    for requirement in ("keras", "keras-tuner", "six", "tensorboard", "numpy"):
+    for requirement in (
+        "keras",
+        "keras-tuner",
+        "six",
+        "tensorboard",
+        "numpy",
+        "scikit-learn",  # the demo's data: `[jax]` alone runs it
+    ):
         assert f"Requires-Dist: {requirement}" in text
     assert "Provides-Extra: tensorflow" in text and "Provides-Extra: jax" in text
     # The license travels with the wheel, not only its name in the metadata.

@@ -17,3 +17,13 @@ def set_monitor_op(callback: Any) -> None:
     from keras.src.callbacks.monitor_callback import MonitorCallback
 
     MonitorCallback._set_monitor_op(callback)
+
+
+def bare_model(callback: Any) -> Any:
+    """The model set on a `keras.callbacks.Callback`, without syncing it; or `None`.
+
+    On JAX, `Callback.model` calls `model.jax_state_sync()` (copying the
+    trainer's state back into the model) before returning it; this reads the
+    attribute it wraps. Keras 3.15.1: `Callback._model`, set by `set_model`.
+    """
+    return getattr(callback, "_model", None)

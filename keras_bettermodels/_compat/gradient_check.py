@@ -19,7 +19,6 @@ __all__ = [
     "call_has_training_arg",
     "compile_config",
     "compile_loss_built",
-    "flatten_layers",
     "float64_promotion",
     "global_seed_generator",
     "losses_override",
@@ -94,11 +93,6 @@ def float64_promotion() -> Iterator[None]:
         yield
     finally:
         table["float64"] = previous
-
-
-def flatten_layers(model: Any, include_self: bool = True) -> list[Any]:
-    """Every layer of `model`, recursively (3.15.1: `Layer._flatten_layers`)."""
-    return list(model._flatten_layers(include_self=include_self, recursive=True))
 
 
 def seed_generators(layer: Any) -> list[Any]:

@@ -45,3 +45,18 @@ def node_input_tensors(layer: Any, node_index: int) -> list[Any] | None:
     if node_index >= len(nodes):
         return None
     return list(nodes[node_index].input_tensors)
+
+
+def raw_iterations(optimizer: Any) -> int:
+    """The optimizer's step counter, one per training step, as an `int`.
+
+    `optimizer.iterations` floor-divides by `gradient_accumulation_steps`;
+    this reads the raw counter under it. Keras 3.15.1:
+    `BaseOptimizer._iterations` (falls back to `iterations` where absent).
+    """
+    import keras
+
+    counter = getattr(optimizer, "_iterations", None)
+    if counter is None:
+        counter = optimizer.iterations
+    return int(keras.ops.convert_to_numpy(counter))

@@ -18,9 +18,10 @@ __all__ = [
     "autocast_disabled",
     "current_stateless_scope",
     "find_training_frame",
-    "flatten_layers",
     "is_functional",
     "set_jax_trainer_state",
+    "set_train_function",
+    "train_function",
 ]
 
 # The names of the trainer methods whose frames hold the model being trained
@@ -48,12 +49,23 @@ def is_functional(model: Any) -> bool:
     return isinstance(model, keras.Sequential | Functional)
 
 
-def flatten_layers(layer: Any) -> list[Any]:
-    """`layer` and every layer nested in it, in Keras' order.
+def train_function(model: Any) -> Any:
+    """The model's compiled training step as `fit` built it, or `None`.
 
-    Keras 3.15.1: `Layer._flatten_layers(include_self=True, recursive=True)`.
+    Keras 3.15.1: `Trainer.train_function`, set by `make_train_function()`
+    (JAX, TensorFlow and PyTorch trainers) and reused while not `None`.
     """
-    return list(layer._flatten_layers(include_self=True, recursive=True))
+    return getattr(model, "train_function", None)
+
+
+def set_train_function(model: Any, function: Any) -> None:
+    """Replaces the model's compiled training step; `None` makes the next
+    `fit` (or `train_on_batch`) build a new one.
+
+    Keras 3.15.1: `Trainer.train_function`, which `make_train_function()`
+    returns as is unless it is `None` (or `force=True`).
+    """
+    model.train_function = function
 
 
 def current_stateless_scope() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.callbacks import bare_model
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.timing import analysis, pipeline
 from keras_bettermodels.timing._clock import EpochClock
@@ -198,7 +199,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
         """
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
-        for shared in (self.dataset, getattr(self, "_model", None)):
+        for shared in (self.dataset, bare_model(self)):
             memo[id(shared)] = shared
         for name, value in self.__dict__.items():
             setattr(clone, name, copy.deepcopy(value, memo))
@@ -234,7 +235,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
         if not self._clock.in_epoch:
             return
         params = self.params or {}
-        model = getattr(self, "_model", None)
+        model = bare_model(self)
         timing = self._clock.epoch_end(
             steps_per_execution=int(getattr(model, "steps_per_execution", 1) or 1),
             steps_limit=params.get("steps"),

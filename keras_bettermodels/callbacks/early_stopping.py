@@ -30,11 +30,24 @@ def _number(value: Any) -> float | None:
         return None if value is None else float(value)
     try:
         array = np.asarray(value)
-    except (TypeError, RuntimeError):  # a tensor on an accelerator
+    except (TypeError, RuntimeError, ValueError):  # on an accelerator; TF bfloat16
+        if "bfloat16" in str(getattr(value, "dtype", "")):
+            value = ops.cast(value, "float32")  # exact; NumPy has no bfloat16
         array = np.asarray(ops.convert_to_numpy(value))
-    if array.size != 1 or array.dtype.kind not in "biuf":
+    # bfloat16 (ml_dtypes, JAX and TensorFlow tensors) is NumPy kind "V".
+    numeric = array.dtype.kind in "biuf" or array.dtype.name == "bfloat16"
+    if array.size != 1 or not numeric:
         return None  # Keras' comparison decides, and raises, at its moment.
     return float(array.reshape(()))
+
+
+def _check_keras_number(name: str, value: Any) -> None:
+    """Keras takes any one number here, as it is: a float or negative
+    `patience`, an infinite `baseline`, a 0-d array. What is not one number
+    (a string, `None`, a list) is refused now, where Keras fails at an epoch
+    end."""
+    if isinstance(value, bool) or _number(value) is None:
+        raise TypeError(_validation.invalid_type(name, "a number", value))
 
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
@@ -160,10 +173,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         _validation.check_str("monitor", monitor)
-        _validation.check_number("min_delta", min_delta)
-        _validation.check_int("patience", patience)
-        _validation.check_optional_number("baseline", baseline)
-        _validation.check_int("start_from_epoch", start_from_epoch)
+        for name, value in (
+            ("min_delta", min_delta),
+            ("patience", patience),
+            ("start_from_epoch", start_from_epoch),
+        ):
+            _check_keras_number(name, value)
+        if baseline is not None:
+            _check_keras_number("baseline", baseline)
         super().__init__(
             monitor=monitor,
             min_delta=min_delta,

@@ -10,7 +10,9 @@ from typing import Any
 import keras
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.callbacks import bare_model
 from keras_bettermodels._compat.io import print_msg
+from keras_bettermodels._compat.precision import raw_iterations
 from keras_bettermodels._snapshot import (
     NonfiniteLossWatch,
     Snapshot,
@@ -197,7 +199,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         # the model (`jax_state_sync`); from Keras' callback thread that would
         # also race the training loop. Batch hooks use the bare model.
         if keras.backend.backend() == "jax":
-            return self._model
+            return bare_model(self)
         return self.model
 
     # -- optimizer readings (epoch ends only) --------------------------------
@@ -212,12 +214,8 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         optimizer = self._loss_scale_optimizer()
         if optimizer is None:
             return None
-        inner = optimizer.inner_optimizer
         # The raw counter: `iterations` divides by gradient_accumulation_steps.
-        counter = getattr(inner, "_iterations", None)
-        if counter is None:
-            counter = inner.iterations
-        return int(keras.ops.convert_to_numpy(counter))
+        return raw_iterations(optimizer.inner_optimizer)
 
     def _read_scale(self) -> float | None:
         optimizer = self._loss_scale_optimizer()

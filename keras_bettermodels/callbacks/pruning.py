@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat import pruning as _compat
 from keras_bettermodels.pruning.recovery import reattach_jax_state
 from keras_bettermodels.pruning.wrapper import (
     MISSING_CALLBACK,
@@ -107,11 +108,13 @@ class UpdatePruningMasks(keras.callbacks.Callback):
             wrapper.disable_pruning()
             if wrapper.built:
                 wrapper.apply_mask()
-        function = getattr(self.model, "train_function", None)
+        function = _compat.train_function(self.model)
         if self.wrappers and function is not None:
             if isinstance(function, _RequirePruningCallback):
                 function = function.function
-            self.model.train_function = _RequirePruningCallback(self.model, function)
+            _compat.set_train_function(
+                self.model, _RequirePruningCallback(self.model, function)
+            )
         message = shortfall_message(self.wrappers)
         if message:
             warnings.warn(message, stacklevel=2)
@@ -195,7 +198,7 @@ class _RequirePruningCallback:
                 if args and keras.backend.backend() == "jax":
                     reattach_jax_state(self.model, args[0])
                 raise RuntimeError(MISSING_CALLBACK.format(name=wrapper.name))
-        self.model.train_function = self.function
+        _compat.set_train_function(self.model, self.function)
         return self.function(*args, **kwargs)
 
 

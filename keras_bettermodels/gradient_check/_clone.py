@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from keras_bettermodels._compat import gradient_check as _compat
+from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.gradient_check import _inputs
 
 _log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def _custom_objects(model: keras.Model) -> dict[str, Any]:
         registered = keras.saving.get_registered_name(target)
         objects.setdefault(registered, target)
 
-    for layer in _compat.flatten_layers(model):
+    for layer in flatten_layers(model):
         add(layer)
         for value in vars(layer).values():
             if isinstance(value, _COMPONENT_TYPES):
@@ -172,7 +173,7 @@ def _not_rebuildable(model: keras.Model, reason: str) -> ModelNotRebuildableErro
 
 def _seed_generators(model: keras.Model) -> list[Any]:
     generators: list[Any] = []
-    for layer in _compat.flatten_layers(model):
+    for layer in flatten_layers(model):
         generators.extend(_compat.seed_generators(layer))
     return generators
 
@@ -187,7 +188,7 @@ def _explicit_attention(clone: keras.Model) -> None:
     layer, built with rate 0, still passes everything through unchanged.
     """
     tiny = float(np.finfo(np.float64).tiny)
-    for layer in _compat.flatten_layers(clone, include_self=False):
+    for layer in flatten_layers(clone, include_self=False):
         _compat.set_attention_dropout(layer, tiny)
 
 
@@ -292,8 +293,8 @@ def _build_clone(model: keras.Model, x: Any) -> keras.Model:
 def _match(model: keras.Model, clone: keras.Model) -> None:
     """Makes the copy's variables match the original's, or says why they can't."""
     # Layers frozen after construction: copy the flags.
-    ours = list(_compat.flatten_layers(model))
-    theirs = list(_compat.flatten_layers(clone))
+    ours = list(flatten_layers(model))
+    theirs = list(flatten_layers(clone))
     if len(ours) == len(theirs):
         for original, copied in zip(ours, theirs, strict=True):
             if (

@@ -14,6 +14,7 @@ from typing import Any
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import precision as _compat_precision
+from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.precision import findings as findings_lib
 from keras_bettermodels.precision import hardware
 from keras_bettermodels.precision.findings import Finding
@@ -58,11 +59,7 @@ logger = logging.getLogger(__name__)
 def _all_layers(model: Any) -> list[Any]:
     import keras
 
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is not None:
-        layers = list(flatten(include_self=False, recursive=True))
-    else:  # pragma: no cover - older Keras
-        layers = list(model.layers)
+    layers = flatten_layers(model, include_self=False)
     return [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
 
 

@@ -93,8 +93,8 @@ def _names(layers: Any) -> list[str]:
 
 def prune_low_magnitude(
     model_or_layer: Any,
+    schedule: PruningSchedule | None = None,  # 2nd positional, as tfmot's
     *,
-    schedule: PruningSchedule | None = None,
     layers: Iterable[str | keras.layers.Layer] | None = None,
     pruning_schedule: PruningSchedule | None = None,
     block_size: Sequence[int] = (1, 1),

@@ -69,4 +69,4 @@ def recover_trainer_before_raising() -> None:
     model, state = found
     if keras.backend.backend() == "jax":
         reattach_jax_state(model, state)
-    model.train_function = None
+    _compat.set_train_function(model, None)

@@ -10,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_bettermodels import _validation
-from keras_bettermodels._compat import pruning as _compat
+from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.pruning.masks import m_by_n_violations
 from keras_bettermodels.pruning.wrapper import (
     M_BY_N_LAYERS,
@@ -207,7 +207,7 @@ def sparsity_report(
     entries = []
     inner_layers = set()
     m_by_n = check_m_by_n(m_by_n)
-    layers = _compat.flatten_layers(model)
+    layers = flatten_layers(model)
     for layer in layers:
         if isinstance(layer, PruneLowMagnitude):
             inner_layers.add(id(layer.layer))

@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import pruning as _compat
+from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.pruning.masks import block_mask, m_by_n_mask, magnitude_mask
 from keras_bettermodels.pruning.recovery import recover_trainer_before_raising
 from keras_bettermodels.pruning.schedules import PruningSchedule, resolve_schedule
@@ -203,8 +204,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def __init__(
         self,
         layer: keras.layers.Layer,
+        schedule: PruningSchedule | None = None,  # 2nd positional, as tfmot's
         *,
-        schedule: PruningSchedule | None = None,
         pruning_schedule: PruningSchedule | None = None,
         block_size: Sequence[int] = (1, 1),
         sparsity_m_by_n: Sequence[int] | None = None,
@@ -543,7 +544,5 @@ def pruning_wrappers(model: keras.layers.Layer) -> list[PruneLowMagnitude]:
         The wrappers, in the order Keras lists the layers.
     """
     return [
-        layer
-        for layer in _compat.flatten_layers(model)
-        if isinstance(layer, PruneLowMagnitude)
+        layer for layer in flatten_layers(model) if isinstance(layer, PruneLowMagnitude)
     ]

@@ -5,7 +5,7 @@ drop-in subclasses of keras-tuner's classes of the same names that retrain
 the best hyperparameters on training + validation data after the search;
 `RetrainOnFullData` is the mixin they share, for a `keras_tuner.Tuner` of
 one's own. Importing this package imports keras-tuner, Keras and the Keras
-backend; `BayesianOptimization` needs scikit-learn and SciPy when it runs.
+backend; `BayesianOptimization`'s scikit-learn and SciPy come with the package.
 """
 
 from keras_bettermodels.tuners.bayesian import BayesianOptimization

@@ -126,6 +126,19 @@ def _matches(document: dict[str, Any], model_path: str) -> bool:
     )
 
 
+def _unchecked(document: dict[str, Any]) -> bool:
+    """Whether the info predates checksums (older versions wrote none)."""
+    return ARTEFACT not in document
+
+
+def _pending(info_path: str) -> dict[str, Any] | None:
+    """The info a save left in its journal; `None` if none or unreadable."""
+    try:
+        return _load(_next(info_path))
+    except ArtefactError:
+        return None  # an unreadable journal is no evidence either way
+
+
 def _write_json(path: str, document: dict[str, Any]) -> None:
     partial = f"{path}.partial"
     with open(partial, "w", encoding="utf-8") as file:
@@ -138,10 +151,7 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
 def _settle(model_path: str, info_path: str) -> None:
     """Completes a save that stopped between steps 3 and 4, drops the rest."""
     pending = _next(info_path)
-    try:
-        document = _load(pending)
-    except ArtefactError:
-        document = None
+    document = _pending(info_path)
     if document is not None and _matches(document, model_path):
         os.replace(pending, info_path)
         _sync_dir(info_path)
@@ -196,7 +206,8 @@ def read(model_path: str, info_path: str) -> dict[str, Any] | None:
     Returns:
         The info document (with its `"artefact"` member), or `None` when no
         pair was ever completed. An info written before checksums were
-        recorded (no `"artefact"` member) is returned as it is.
+        recorded (no `"artefact"` member) is returned as it is, unless a
+        pending `*.next.json` matches the model on disk: then that one is.
 
     Raises:
         ArtefactError: when the files do not belong together (the model is
@@ -204,16 +215,15 @@ def read(model_path: str, info_path: str) -> dict[str, Any] | None:
             unreadable; the message says so in plain words.
     """
     document = _load(info_path)
-    if document is not None and (
-        ARTEFACT not in document or _matches(document, model_path)
-    ):
+    if document is not None and _matches(document, model_path):
         return document
-    try:
-        pending = _load(_next(info_path))
-    except ArtefactError:
-        pending = None
+    pending = _pending(info_path)
     if pending is not None and _matches(pending, model_path):
-        return pending  # a save stopped between its last two steps
+        # A save stopped between its last two steps. This wins over an info
+        # without a checksum too: that info cannot be checked, the journal can.
+        return pending
+    if document is not None and _unchecked(document):
+        return document  # written before checksums; no journal contradicts it
     if document is None:
         return None  # the first save has not completed
     if not os.path.isfile(model_path):

@@ -16,7 +16,7 @@ class BayesianOptimization(RetrainOnFullData, keras_tuner.BayesianOptimization):
     error and method keeps its meaning and position) that ends the search
     with the retrain of `RetrainOnFullData`, for the best trial's best epoch
     count, `best_step + 1`. Needs scikit-learn and SciPy, as keras-tuner's
-    own: `pip install "keras-bettermodels[bayesian]"`.
+    own (both come with keras-bettermodels; `[bayesian]` names them too).
 
     Args:
         *args: `keras_tuner.BayesianOptimization`'s: `hypermodel`,

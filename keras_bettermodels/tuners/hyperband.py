@@ -33,6 +33,13 @@ class Hyperband(RetrainOnFullData, keras_tuner.Hyperband):
     by a round-1 trial best at its 4th (`best_step=3`) is retrained for
     `3 + 4 = 7` epochs.
 
+    The count assumes the objective is in each epoch's logs (as `val_loss` or
+    any Keras metric is), so that keras-tuner's `SaveBestEpoch` checkpoints a
+    trial at its best epoch. If the HyperModel's `fit` adds the objective only
+    after training, `SaveBestEpoch` checkpoints every epoch, a resumed trial
+    loads its parent's last epoch, and the count falls short: pass
+    `retrain_epochs`.
+
     Args:
         *args: `keras_tuner.Hyperband`'s: `hypermodel`, `objective`,
             `max_epochs`, `factor`, `hyperband_iterations`, `seed`, ...

@@ -362,11 +362,12 @@ class RetrainOnFullData(_TunerBase):
         Raises:
             RuntimeError: when there is no retrained model: the search ran
                 with `retrain_on_full_data=False` and `retrain(...)` was not
-                called.
+                called, or the saved model is not the one its info describes
+                (the message says which, and that the next `search` retrains).
         """
         if self._retrained_model is not None:
             return self._retrained_model
-        saved = self._read_saved_retrain()
+        saved = self._read_saved_retrain(mismatch="raise")
         if saved is None or not _kt.exists(self._retrained_path()):
             raise RuntimeError(
                 "There is no retrained model: the search ran with "
@@ -544,13 +545,25 @@ class RetrainOnFullData(_TunerBase):
         """Gives each trial's callbacks their own log folder.
 
         keras-tuner's hook (`_compat.tuner.TENSORBOARD_DIR_HOOK`) points a
-        `keras.callbacks.TensorBoard` at `<log_dir>/<trial_id>/execution<n>`;
-        this points each keras-bettermodels callback with a `log_dir` at
+        `keras.callbacks.TensorBoard` at `<log_dir>/<trial_id>/execution<n>`
+        on TensorFlow; this does the same on the other backends, and points
+        each keras-bettermodels callback with a `log_dir` at
         `<log_dir>/<trial_id>`, or `<log_dir>/<trial_id>/execution<n>` when
         the tuner runs several executions per trial.
         """
         ours = [c for c in callbacks if _logs_itself(c)]
         super()._configure_tensorboard_dir(callbacks, trial, execution)
+        if keras.backend.backend() != "tensorflow":
+            # keras-tuner's hook returns early off TensorFlow (its HParams
+            # callback imports it), and every trial's TensorBoard would write
+            # into the same folder: its layout, without the HParams.
+            for callback in callbacks:
+                if type(callback).__name__ == "TensorBoard":
+                    callback.log_dir = os.path.join(
+                        os.fspath(callback.log_dir),
+                        str(trial.trial_id),
+                        f"execution{execution}",
+                    )
         for callback in ours:
             parts = [os.fspath(callback.log_dir), str(trial.trial_id)]
             if self.executions_per_trial > 1:
@@ -606,7 +619,15 @@ class RetrainOnFullData(_TunerBase):
             _save_json(self._info_path(), document)
         return info
 
-    def _read_saved_retrain(self) -> tuple[RetrainInfo, dict[str, Any], Any] | None:
+    def _read_saved_retrain(
+        self, mismatch: str = "warn"
+    ) -> tuple[RetrainInfo, dict[str, Any], Any] | None:
+        """The saved retrain's info, hyperparameters and build config.
+
+        A model that does not match its info is a warning and `None` (a
+        search then retrains), or with `mismatch="raise"` a `RuntimeError`
+        that says so (`get_retrained_model`: not "no retrained model").
+        """
         path = self._info_path()
         try:
             if _is_local(path):
@@ -620,6 +641,11 @@ class RetrainOnFullData(_TunerBase):
             info = RetrainInfo.from_dict(document["info"])
             return info, document["hyperparameters"], document.get("build_config")
         except _artefacts.ArtefactError as error:
+            if mismatch == "raise":
+                raise RuntimeError(
+                    f"{error} Run `search` again (it retrains), or call "
+                    "`retrain(...)`, before `get_retrained_model()`."
+                ) from error
             warnings.warn(str(error), stacklevel=3)
             return None
         except (KeyError, TypeError, ValueError) as error:

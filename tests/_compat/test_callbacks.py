@@ -45,3 +45,17 @@ def test_set_monitor_op_raises_keras_error_for_an_unknown_direction():
     callback.set_model(_compiled())
     with pytest.raises(ValueError, match="isn't able to automatically determine"):
         callbacks.set_monitor_op(callback)
+
+
+def test_bare_model_is_the_set_model_read_without_a_sync(monkeypatch):
+    callback = keras.callbacks.Callback()
+    assert callbacks.bare_model(callback) is None
+    model = _compiled()
+    callback.set_model(model)
+    syncs = []
+    monkeypatch.setattr(model, "jax_state_sync", lambda: syncs.append(1), raising=False)
+    assert callbacks.bare_model(callback) is model
+    assert syncs == []
+    assert callback.model is model
+    # `Callback.model` syncs on JAX: the reason callbacks read the bare model.
+    assert len(syncs) == (1 if keras.backend.backend() == "jax" else 0)

@@ -34,3 +34,15 @@ def test_keras_history_and_node_inputs_trace_a_functional_graph():
     assert precision.node_input_tensors(operation, node_index) == [hidden]
     assert precision.node_input_tensors(operation, node_index + 1) is None
     assert precision.keras_history(keras.ops.ones((2,))) is None
+
+
+def test_raw_iterations_counts_every_step_under_gradient_accumulation():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.SGD(gradient_accumulation_steps=2)
+    model.compile(optimizer, "mse")
+    assert precision.raw_iterations(optimizer) == 0
+    model.fit(keras.ops.ones((8, 3)), keras.ops.zeros((8, 2)), batch_size=2, verbose=0)
+    # Four steps; the public `iterations` counts two (4 // 2). Were the raw
+    # counter (`BaseOptimizer._iterations`) gone, this would read 2.
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 2
+    assert precision.raw_iterations(optimizer) == 4

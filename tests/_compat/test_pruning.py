@@ -27,16 +27,6 @@ def test_is_functional_tells_graph_models_from_subclassed_ones():
     assert not compat.is_functional(keras.layers.Dense(2))
 
 
-def test_flatten_layers_lists_the_model_and_nested_layers():
-    inner = _sequential()
-    outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1)])
-    layers = compat.flatten_layers(outer)
-    assert layers[0] is outer
-    assert inner in layers
-    assert inner.layers[0] in layers
-    assert outer.layers[-1] in layers
-
-
 def test_current_stateless_scope_is_the_active_one_or_none():
     assert compat.current_stateless_scope() is None
     with keras.StatelessScope() as scope:
@@ -102,3 +92,31 @@ def test_set_jax_trainer_state_writes_the_values_back_into_the_model():
     compat.set_jax_trainer_state(model, state)
     for variable, value in zip(model.trainable_variables, expected, strict=True):
         np.testing.assert_array_equal(np.asarray(variable.value), value)
+
+
+def test_train_function_is_fits_compiled_step_and_none_rebuilds_it():
+    model = _sequential()
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    assert compat.train_function(model) is None
+    model.fit(x, y, verbose=0)
+    built = compat.train_function(model)
+    assert built is not None and callable(built)
+
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        return built(*args, **kwargs)
+
+    # `fit` calls the function it finds there (the pruning guard relies on it).
+    compat.set_train_function(model, wrapped)
+    model.fit(x, y, verbose=0)
+    assert calls and compat.train_function(model) is wrapped
+
+    # `None` makes the next `fit` build a new one.
+    compat.set_train_function(model, None)
+    assert compat.train_function(model) is None
+    model.fit(x, y, verbose=0)
+    rebuilt = compat.train_function(model)
+    assert rebuilt is not None and rebuilt is not built and rebuilt is not wrapped

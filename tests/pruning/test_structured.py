@@ -80,6 +80,10 @@ def test_pruning_schedule_is_tfmot_s_name_for_schedule():
     assert layer.schedule is EVERY_10
     model = prune_low_magnitude(_mlp(), pruning_schedule=EVERY_10)
     assert all(w.schedule is EVERY_10 for w in model.layers)
+    # tfmot's schedule is its second positional argument: so is ours.
+    model = prune_low_magnitude(_mlp(), EVERY_10)
+    assert all(w.schedule is EVERY_10 for w in model.layers)
+    assert PruneLowMagnitude(keras.layers.Dense(4), EVERY_10).schedule is EVERY_10
     with pytest.raises(ValueError, match=r"`pruning_schedule`.*two names"):
         prune_low_magnitude(_mlp(), schedule=EVERY_10, pruning_schedule=EVERY_10)
     with pytest.raises(ValueError, match=r"`pruning_schedule`.*two names"):

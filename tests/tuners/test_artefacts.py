@@ -141,6 +141,23 @@ def test_the_issue_case_new_model_beside_old_info_reads_as_the_new_pair(tmp_path
     assert _pair(tmp_path) == "B"
 
 
+@pytest.mark.parametrize("step", STEPS)
+def test_a_kill_over_a_pair_without_checksum_leaves_the_old_pair_or_the_new(
+    tmp_path, step
+):
+    # The first retrain after an upgrade: the pair on disk predates checksums.
+    (tmp_path / "retrained.keras").write_bytes(("A" * 4096).encode())
+    (tmp_path / "retrained.json").write_text(json.dumps({"name": "A"}))
+    assert _pair(tmp_path) == "A"
+    _child("save", tmp_path, "B", kill_at=step)
+    # After "model_replaced" the old info sits beside the new model: the
+    # journal's matching info must win, never the mix.
+    assert _pair(tmp_path) == ("B" if step in NEW_FROM else "A")
+    _child("save", tmp_path, "C")
+    assert _pair(tmp_path) == "C"
+    assert sorted(os.listdir(tmp_path)) == ["retrained.json", "retrained.keras"]
+
+
 def test_a_replaced_model_file_is_reported_in_plain_words(tmp_path):
     _child("save", tmp_path, "A")
     (tmp_path / "retrained.keras").write_bytes(b"B" * 4096 * 8)
@@ -273,10 +290,8 @@ def test_a_model_file_with_other_weights_is_refused_and_retrained(tmp_path, data
     with pytest.warns(UserWarning, match="is not the one that"):
         reloaded = _tuner(tmp_path, overwrite=False)
     assert reloaded.retrain_info is None
-    with (
-        pytest.warns(UserWarning, match="is not the one that"),
-        pytest.raises(RuntimeError, match="There is no retrained model"),
-    ):
+    # Not "there is no retrained model": what is wrong, and what to do.
+    with pytest.raises(RuntimeError, match=r"is not the one that.*Run `search`"):
         reloaded.get_retrained_model()
     with pytest.warns(UserWarning, match="is not the one that"):
         again = _search(tmp_path, data, overwrite=False)  # retrains

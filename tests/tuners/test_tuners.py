@@ -198,6 +198,64 @@ class TestEachTuner:
         assert ours.get_retrained_model() is not None
 
 
+class _Seen(keras.layers.Layer):
+    """An identity layer whose weight `seen` counts the epochs its model trained.
+
+    It is a weight, so keras-tuner's checkpoint saves it and a resumed Hyperband
+    trial loads it: at any epoch it says how many epochs the weights had had.
+    """
+
+    def build(self, input_shape):
+        self.seen = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="seen"
+        )
+
+    def call(self, x):
+        return x
+
+
+class _PerEpoch(Planted):
+    """`Planted`, with `val_score` in each epoch's logs, as Keras logs `val_loss`.
+
+    keras-tuner's `SaveBestEpoch` checkpoints a trial at its best epoch only when
+    the objective is in the epoch logs (it checkpoints every epoch otherwise), so
+    the checkpoint a resumed trial loads is its parent's best epoch. The callback
+    runs before `SaveBestEpoch` and `History`: both see the value. It also counts
+    the epoch in `_Seen` and records, per trial, the count the loaded weights
+    had (`loaded`) and the count after each epoch (`seen`).
+    """
+
+    def __init__(self, score) -> None:
+        super().__init__(score)
+        self.loaded: dict[int, float] = {}
+        self.seen: dict[int, list[float]] = {}
+
+    def build(self, hp):
+        hp.Int("u", 0, 99)
+        model = keras.Sequential(
+            [keras.Input((4,)), _Seen(), keras.layers.Dense(2, activation="softmax")]
+        )
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        call = len(self.calls)
+        self.calls.append({"values": dict(hp.values), "epochs": kwargs.get("epochs")})
+        seen = model.layers[0].seen
+        self.loaded[call] = float(seen.numpy())
+        self.seen[call] = []
+        planted = self
+
+        class Plant(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                seen.assign(seen + 1.0)
+                planted.seen[call].append(float(seen.numpy()))
+                logs["val_score"] = float(planted.score(hp.values, epoch))
+
+        kwargs["callbacks"] = [Plant(), *(kwargs.get("callbacks") or ())]
+        return model.fit(*args, **kwargs)
+
+
 @pytest.mark.any_backend  # keras-tuner's bookkeeping; the fits are planted
 class TestHyperbandEpochCount:
     """max_epochs=4, factor=2: three brackets, 15 trials, traced by hand.
@@ -206,12 +264,14 @@ class TestHyperbandEpochCount:
     bracket 1: round 0 is 3 trials of epochs 0-1, round 1 is 2 trials
     resuming the best 2 of them for epochs 2-3; then bracket 0 (3 trials of
     4 epochs). The planted score makes bracket 1 win: its round-0 trials are
-    best at their first epoch (best_step 0: 1 epoch), and the round-1 trial
-    resumed from the best of them is best at its second epoch (best_step 1:
-    2 epochs). The best model had trained 1 + 2 = 3 epochs: the retrain's
-    count. (Neither that trial's `best_step + 1` = 2, nor `initial_epoch +
-    best_step + 1` = 4: the resumed model started from the parent's best
-    checkpoint, epoch 0, not from epoch 2.)
+    best at their first epoch (best_step 0), so, the objective being in the
+    epoch logs, their checkpoint is that epoch's weights: 1 epoch, not the 2
+    they trained. The round-1 trial that resumed the best of them loads that
+    checkpoint and is best at its second epoch (best_step 1: 2 epochs). The
+    best model had trained 1 + 2 = 3 epochs: the retrain's count. (Not the
+    last trial's `best_step + 1` = 2, nor `initial_epoch + best_step + 1` or
+    the parent's epochs trained plus the child's = 4.) `_Seen` checks the
+    trace against the weights themselves.
     """
 
     @staticmethod
@@ -224,12 +284,7 @@ class TestHyperbandEpochCount:
         return {2: 1.5, 3: 1.0}.get(epoch, 9.0) + u  # the retrain's: 9
 
     def test_the_count_adds_the_rounds_the_best_trial_resumed(self, tmp_path):
-        class Wide(Planted):
-            def build(self, hp):
-                hp.Int("u", 0, 99)
-                return super().build(keras_tuner.HyperParameters())
-
-        hypermodel = Wide(self.score)
+        hypermodel = _PerEpoch(self.score)
         tuner = _search(
             tuners.Hyperband, tmp_path, hypermodel=hypermodel, max_epochs=4, factor=2
         )
@@ -242,13 +297,28 @@ class TestHyperbandEpochCount:
             1,
         )
         parent = tuner.oracle.get_trial(values["tuner/trial_id"])
+        assert "tuner/trial_id" not in parent.hyperparameters.values
         assert parent.best_step == 0
+        # The fits of the parent and of the best trial: the parent trained 2
+        # epochs, but its checkpoint, loaded by the best trial, holds 1.
+        (p,) = [
+            i
+            for i, c in enumerate(hypermodel.calls)
+            if c["values"] == parent.hyperparameters.values
+        ]
+        (b,) = [i for i, c in enumerate(hypermodel.calls) if c["values"] == values]
+        assert hypermodel.seen[p] == [1.0, 2.0]
+        assert hypermodel.loaded[b] == 1.0
+        assert hypermodel.seen[b] == [2.0, 3.0]
+        # At its best epoch (best_step 1), the best model had trained 3 epochs.
+        assert hypermodel.seen[b][best.best_step] == 3.0
         assert tuner.retrain_info.epochs == 3
         assert tuner.retrain_info.epochs_source == "best_step"
         retrain = hypermodel.calls[-1]
         assert retrain["epochs"] == 3
         # Built afresh: not from the resumed trial's checkpoint.
         assert "tuner/trial_id" not in retrain["values"]
+        assert hypermodel.loaded[len(hypermodel.calls) - 1] == 0.0
 
 
 class TestOverridesSave:
@@ -352,6 +422,24 @@ class TestLogDirsPerTrial:
             os.path.join(str(logs), trial_id, "execution1"),
             os.path.join(str(logs), "retrain"),
         ]
+
+    def test_keras_tensorboard_gets_one_folder_per_trial_on_every_backend(
+        self, tmp_path
+    ):
+        """keras-tuner moves it on TensorFlow only; a shared folder would
+        draw every trial as one zig-zag line in the Scalars tab."""
+        logs = tmp_path / "logs"
+        board = keras.callbacks.TensorBoard(log_dir=str(logs))
+        tuner = _search(
+            tuners.RandomSearch, tmp_path, max_trials=2, fit={"callbacks": [board]}
+        )
+        ids = sorted(tuner.oracle.trials)
+        assert sorted(os.listdir(logs)) == sorted([*ids, "retrain"])
+        for trial_id in ids:
+            run = logs / trial_id / "execution0"
+            assert os.listdir(run / "train"), run
+        assert os.listdir(logs / "retrain" / "train")
+        assert board.log_dir == str(logs)
 
     def test_the_users_callbacks_keep_their_folder(self, tmp_path):
         callbacks = self._callbacks(str(tmp_path / "logs"))
