@@ -295,74 +295,24 @@ def check_gradients(
         verbose,
     )
     _check_model(model, loss)
-    if x is None:
-        raise ValueError(_validation.invalid_value("x", "one batch of inputs", x))
-    x64 = _inputs.as_float64_batch("x", x)
-    y64 = _inputs.as_float64_batch("y", y)
-    weights64 = _inputs.as_float64_batch("sample_weight", sample_weight)
-    _inputs.check_batch_sizes(x64, y64, weights64)
-    _inputs.check_inputs_fit(model, x64)
+    batch = _float64_batch(model, x, y, sample_weight)
     rng = np.random.default_rng(seed)
     directions = num_directions or DEFAULT_NUM_DIRECTIONS
 
     with _rng.global_generators_kept(), _clone.float64_scope():
-        cached = _clone.get_clone(model, x64, loss)
+        cached = _clone.get_clone(model, batch[0], loss)
         if seed is not None:
             _clone.seed_generators(cached, seed)
-        _clone.build_loss(cached, x64, y64, weights64)
-        if cached.functions is None:
-            cached.functions = {}
-        weights = cached.model.weights
-        variables = [weights[i] for i in cached.trainable]
-        for attempt in range(2):
-            functions = cached.functions.get(training)
-            if functions is None or attempt:
-                functions = _autodiff.make_loss_functions(cached.model, training)
-                cached.functions[training] = functions
-            functions.set_torch_seed(seed or 0)
-            state = functions.bind(x64, y64, weights64)
-            probes = _probes.Probes(functions, state, variables)
-            j_tensor, probes.grads = _first_evaluation(
-                functions, cached, probes, x64, y64
-            )
-            # State the loss created on first use must be passed in: start over.
-            if len(state[1]) == len(cached.model.metrics_variables):
-                break
-        dtype = keras.backend.standardize_dtype(j_tensor.dtype)
-        if dtype != "float64":
-            raise ValueError(
-                f"The loss was computed in {dtype}, not float64: a loss or layer "
-                "fixes its dtype. A gradient check in lower precision cannot tell "
-                "a bug from rounding. Received: loss="
-                f"{loss if loss is not None else getattr(model, 'loss', None)!r}"
-            )
-        j0 = probes.center()
-        j_grad = float(keras.ops.convert_to_numpy(j_tensor))
-        if not math.isfinite(j0):
-            raise ValueError(
-                f"The loss is not finite at the model's weights (J={j0}): there "
-                "is no gradient to check. Check the inputs and the weights."
-            )
-        if abs(j0 - j_grad) > 1e-8 * max(1.0, abs(j0)):
-            raise ValueError(
-                "The loss is not deterministic: two evaluations at the same "
-                f"weights gave J={j_grad!r} and J={j0!r}. A custom layer draws "
-                "random numbers without a seed generator; give it a "
-                "`keras.random.SeedGenerator` (as Dropout has), or pass "
-                "`training=False`."
-            )
+        _clone.build_loss(cached, *batch)
+        probes, j_tensor = _bound_probes(cached, training, seed, batch)
+        j0 = _checked_center(probes, j_tensor, loss, model)
         if method == "directional":
             per_variable, together = _probes.directional(
                 probes, rng, directions, epsilon, j0
             )
         else:
             per_variable = _probes.coordinates(
-                probes,
-                rng,
-                max_coordinates_per_variable,
-                epsilon,
-                j0,
-                verbose,
+                probes, rng, max_coordinates_per_variable, epsilon, j0, verbose
             )
             together = []
 
@@ -383,6 +333,78 @@ def check_gradients(
         seed=seed,
         training=training,
     )
+
+
+def _float64_batch(
+    model: keras.Model, x: Any, y: Any, sample_weight: Any
+) -> tuple[Any, Any, Any]:
+    """`(x, y, sample_weight)` in float64, checked against each other and the model."""
+    if x is None:
+        raise ValueError(_validation.invalid_value("x", "one batch of inputs", x))
+    x64 = _inputs.as_float64_batch("x", x)
+    y64 = _inputs.as_float64_batch("y", y)
+    weights64 = _inputs.as_float64_batch("sample_weight", sample_weight)
+    _inputs.check_batch_sizes(x64, y64, weights64)
+    _inputs.check_inputs_fit(model, x64)
+    return x64, y64, weights64
+
+
+def _bound_probes(
+    cached: _clone.Float64Clone,
+    training: bool,
+    seed: int | None,
+    batch: tuple[Any, Any, Any],
+) -> tuple[_probes.Probes, Any]:
+    """The probes of the float64 copy on `batch`, ∇J computed, and J's tensor."""
+    if cached.functions is None:
+        cached.functions = {}
+    weights = cached.model.weights
+    variables = [weights[i] for i in cached.trainable]
+    for attempt in range(2):
+        functions = cached.functions.get(training)
+        if functions is None or attempt:
+            functions = _autodiff.make_loss_functions(cached.model, training)
+            cached.functions[training] = functions
+        functions.set_torch_seed(seed or 0)
+        state = functions.bind(*batch)
+        probes = _probes.Probes(functions, state, variables)
+        j_tensor, probes.grads = _first_evaluation(
+            functions, cached, probes, batch[0], batch[1]
+        )
+        # State the loss created on first use must be passed in: start over.
+        if len(state[1]) == len(cached.model.metrics_variables):
+            break
+    return probes, j_tensor
+
+
+def _checked_center(
+    probes: _probes.Probes, j_tensor: Any, loss: Any, model: keras.Model
+) -> float:
+    """J at θ, once it is known to be float64, finite and deterministic."""
+    dtype = keras.backend.standardize_dtype(j_tensor.dtype)
+    if dtype != "float64":
+        raise ValueError(
+            f"The loss was computed in {dtype}, not float64: a loss or layer "
+            "fixes its dtype. A gradient check in lower precision cannot tell "
+            "a bug from rounding. Received: loss="
+            f"{loss if loss is not None else getattr(model, 'loss', None)!r}"
+        )
+    j0 = probes.center()
+    j_grad = float(keras.ops.convert_to_numpy(j_tensor))
+    if not math.isfinite(j0):
+        raise ValueError(
+            f"The loss is not finite at the model's weights (J={j0}): there "
+            "is no gradient to check. Check the inputs and the weights."
+        )
+    if abs(j0 - j_grad) > 1e-8 * max(1.0, abs(j0)):
+        raise ValueError(
+            "The loss is not deterministic: two evaluations at the same "
+            f"weights gave J={j_grad!r} and J={j0!r}. A custom layer draws "
+            "random numbers without a seed generator; give it a "
+            "`keras.random.SeedGenerator` (as Dropout has), or pass "
+            "`training=False`."
+        )
+    return j0
 
 
 def _report(
