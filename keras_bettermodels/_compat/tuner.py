@@ -37,17 +37,28 @@ def effective_run_trial(cls: type, skip: type) -> Callable[..., Any] | None:
     return None
 
 
-def check_hypermodel(cls: type, skip: type, hypermodel: Any) -> None:
+_NO_OBJECTIVE = object()
+
+
+def check_hypermodel(
+    cls: type, skip: type, hypermodel: Any, objective: Any = _NO_OBJECTIVE
+) -> None:
     """Raises keras-tuner's `ValueError` for `hypermodel=None` where it would.
 
     keras-tuner 1.4.8 raises it when `run_trial` is `Tuner.run_trial` itself;
-    `skip` is our mixin, whose `run_trial` only wraps the parent's.
+    `skip` is our mixin, whose `run_trial` only wraps the parent's. A built-in
+    tuner builds its oracle first, so a bad `objective` (passed here) raises
+    keras-tuner's `TypeError` before that (1.4.8: `create_objective`).
     """
     import keras_tuner
 
     if hypermodel is None and effective_run_trial(cls, skip) is vars(
         keras_tuner.Tuner
     ).get("run_trial"):
+        if objective is not _NO_OBJECTIVE:
+            from keras_tuner.src.engine.objective import create_objective
+
+            create_objective(objective)
         raise ValueError(HYPERMODEL_NONE_MESSAGE)
 
 

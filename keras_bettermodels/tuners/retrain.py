@@ -206,7 +206,7 @@ class RetrainOnFullData(_TunerBase):
         bound = _bind_parent_arguments(type(self), args, kwargs)
         if bound is not None:
             _kt.check_hypermodel(
-                type(self), RetrainOnFullData, bound.arguments.get("hypermodel")
+                type(self), RetrainOnFullData, *_hypermodel_and_objective(bound)
             )
         self._retrained_model: keras.Model | None = None
         self.retrain_info: RetrainInfo | None = None
@@ -676,6 +676,15 @@ def _parent_init(cls: type) -> Any:
         if "__init__" in vars(klass):
             return vars(klass)["__init__"]
     return object.__init__
+
+
+def _hypermodel_and_objective(bound: inspect.BoundArguments) -> tuple[Any, ...]:
+    """`(hypermodel,)`, and the objective a built-in tuner's oracle reads."""
+    hypermodel = bound.arguments.get("hypermodel")
+    if "objective" not in bound.signature.parameters:
+        return (hypermodel,)  # a user's Tuner: its oracle is built already
+    default = bound.signature.parameters["objective"].default
+    return hypermodel, bound.arguments.get("objective", default)
 
 
 def _bind_parent_arguments(

@@ -50,6 +50,17 @@ def test_check_hypermodel_raises_where_keras_tuner_does():
     kt.check_hypermodel(Plain, Mixin, _build)
     # keras-tuner's Hyperband overrides run_trial: keras-tuner accepts None there.
     kt.check_hypermodel(keras_tuner.Hyperband, Mixin, None)
+    # A bad objective is keras-tuner's TypeError first: its oracle is built
+    # before Tuner.__init__ looks at the hypermodel.
+    with pytest.raises(TypeError, match="objective"):
+        kt.check_hypermodel(Plain, Mixin, None, 5)
+    with pytest.raises(ValueError, match="Received `hypermodel=None`"):
+        kt.check_hypermodel(Plain, Mixin, None, "val_loss")
+    with pytest.raises(TypeError, match="objective") as theirs:
+        keras_tuner.RandomSearch(None, objective=5)
+    with pytest.raises(TypeError, match="objective") as ours:
+        kt.check_hypermodel(Plain, Mixin, None, 5)
+    assert str(ours.value) == str(theirs.value)
 
 
 def test_try_build_builds_and_applies_the_tuner_overrides(tmp_path):
