@@ -19,7 +19,8 @@ from keras_bettermodels.tensorboard.input_timing_plugin import InputTimingPlugin
 from tests.tensorboard import _reports
 from tests.tensorboard._app import serve
 
-pytestmark = pytest.mark.backend_independent
+# No backend involved; run once, in the TensorFlow pass of `make test`.
+pytestmark = pytest.mark.tensorflow_pass
 
 GC, TIMING = metadata.GRADIENT_CHECK_PLUGIN, metadata.INPUT_TIMING_PLUGIN
 TAG = _reports.GRADIENT_CHECK_TAG

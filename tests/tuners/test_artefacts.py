@@ -21,9 +21,6 @@ import pytest
 
 from keras_bettermodels.tuners import _artefacts
 
-# Files and processes: what they test holds on any backend.
-pytestmark = pytest.mark.any_backend
-
 ARTEFACTS = Path(_artefacts.__file__)
 KILLED = 17
 # The save's steps, in order; "mid_model" kills while the model is written.
