@@ -175,6 +175,38 @@ class Probes:
         self.count += 1
         return self.functions.value_tensor(theta, self.state)
 
+    def nudge(self, rng: np.random.Generator, relative: float) -> None:
+        """Moves θ off exact kinks, on the device, and recomputes ∇J there.
+
+        Each entry moves by ±`relative` × its variable's RMS (the model's RMS
+        for an all-zero variable, 1 for an all-zero model), signs drawn from
+        `rng` as the directions are, so the move is reproducible.
+        """
+        sized = [i for i, shape in enumerate(self.shapes) if math.prod(shape)]
+        rms = _to_floats(
+            *(
+                keras.ops.sqrt(keras.ops.mean(keras.ops.square(self.theta[i])))
+                for i in sized
+            )
+        )
+        counts = [math.prod(self.shapes[i]) for i in sized]
+        overall = math.sqrt(
+            sum(r * r * n for r, n in zip(rms, counts, strict=True)) / sum(counts)
+        )
+        theta = list(self.theta)
+        one = _scalar(1.0)
+        for index, scale in zip(sized, rms, strict=True):
+            packed, _ = signs(rng, [self.shapes[index]])
+            bits = (keras.ops.convert_to_tensor(packed[0]),)
+            step = relative * (scale or overall or 1.0)
+            moved, _, _ = _kernel("move")(
+                (theta[index],), (self.grads[index],), bits, one, _scalar(step)
+            )
+            theta[index] = moved[0]
+        self.theta = theta
+        _, self.grads = self.functions.value_and_grad(self.theta, self.state)
+        self.count += 1
+
     def center(self) -> float:
         """J at θ."""
         return _to_floats(self._loss({}))[0]

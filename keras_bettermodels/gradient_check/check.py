@@ -306,21 +306,40 @@ def check_gradients(
         _clone.build_loss(cached, *batch)
         probes, j_tensor = _bound_probes(cached, training, seed, batch)
         j0 = _checked_center(probes, j_tensor, loss, model)
-        if method == "directional":
-            per_variable, together = _probes.directional(
-                probes, rng, directions, epsilon, j0
+
+        def probe_all(
+            center: float,
+        ) -> tuple[list[list[_core.Probe]], list[_core.Probe]]:
+            return _probe_all(
+                probes,
+                rng,
+                method,
+                directions,
+                epsilon,
+                center,
+                cap=max_coordinates_per_variable,
+                verbose=verbose,
             )
-        else:
-            per_variable = _probes.coordinates(
-                probes, rng, max_coordinates_per_variable, epsilon, j0, verbose
-            )
-            together = []
+
+        checks = probe_all(j0)
+        nudge, kinks_at_weights = None, []
+        if _failed_rough(*checks, bands):
+            # Maybe kinks at θ itself (zero biases on zero inputs): look nearby.
+            probes.nudge(rng, _core.NUDGE)
+            j0_nudged = probes.center()
+            nudged = probe_all(j0_nudged)
+            kinks_at_weights = _resolved(model, checks, nudged, bands)
+            if kinks_at_weights:
+                checks, nudge, j0 = nudged, _core.NUDGE, j0_nudged
+    per_variable, together = checks
 
     return _report(
         model,
         per_variable,
         together,
         bands,
+        kinks_at_weights=kinks_at_weights,
+        nudge=nudge,
         method=method,
         epsilon=epsilon,
         j0=j0,
@@ -407,6 +426,88 @@ def _checked_center(
     return j0
 
 
+def _probe_all(
+    probes: _probes.Probes,
+    rng: np.random.Generator,
+    method: str,
+    directions: int,
+    epsilon: float,
+    j0: float,
+    *,
+    cap: int | None,
+    verbose: int,
+) -> tuple[list[list[_core.Probe]], list[_core.Probe]]:
+    """Every probe of the check at the probes' θ: per variable, and over all."""
+    if method == "directional":
+        return _probes.directional(probes, rng, directions, epsilon, j0)
+    return _probes.coordinates(probes, rng, cap, epsilon, j0, verbose), []
+
+
+def _rows(
+    model: keras.Model,
+    per_variable: list[list[_core.Probe]],
+    together: list[_core.Probe],
+) -> dict[str, list[_core.Probe]]:
+    rows = {
+        variable.path: probes
+        for variable, probes in zip(
+            model.trainable_variables, per_variable, strict=True
+        )
+    }
+    if together:
+        rows[ALL_VARIABLES] = together
+    return rows
+
+
+def _resolved(
+    model: keras.Model,
+    at_weights: tuple[list[list[_core.Probe]], list[_core.Probe]],
+    nudged: tuple[list[list[_core.Probe]], list[_core.Probe]],
+    bands: tuple[float, float, float],
+) -> list[str]:
+    """The rows that failed with rough probes at θ and pass at the nudged θ.
+
+    Those failed because of kinks at θ; a row that still fails has a wrong
+    gradient, and when no row is resolved the nudge was not about kinks.
+    """
+    before, after = _rows(model, *at_weights), _rows(model, *nudged)
+    return [
+        name
+        for name, probes in before.items()
+        if not _passes(probes, bands)
+        and any(p.rough for p in probes)
+        and _passes(after[name], bands)
+    ]
+
+
+def _passes(
+    probes: list[_core.Probe],
+    bands: tuple[float, float, float] = _core.DEFAULT_THRESHOLDS,
+) -> bool:
+    return _core.compare(probes, bands)[1] in ("great", "ok")
+
+
+def _failed_rough(
+    per_variable: list[list[_core.Probe]],
+    together: list[_core.Probe],
+    bands: tuple[float, float, float],
+) -> bool:
+    """Whether a row failed and some probe's one-sided differences disagree.
+
+    Such a failure may be kinks at θ itself, where every step crosses one and
+    no side is smooth: the check is repeated at a nudged θ, where a wrong
+    gradient is still wrong and a kink is no longer in the way.
+    """
+    rows = [*per_variable, together]
+    failed = any(probes and not _passes(probes, bands) for probes in rows)
+    return failed and any(p.rough for probes in rows for p in probes)
+
+
+def _badness(check: VariableCheck) -> float:
+    error = check.relative_error
+    return math.inf if math.isnan(error) else error
+
+
 def _report(
     model: keras.Model,
     per_variable: list[list[_core.Probe]],
@@ -439,14 +540,19 @@ def _report(
             checked=len(together),
             kinks=sum(p.kink for p in together),
         )
-    everything = [p for probes in per_variable for p in probes] + together
-    error, band = _core.compare(everything, bands)
     checks = variables + ([all_variables] if all_variables is not None else [])
+    # The headline is the worst row: the number whose band is the verdict.
+    worst = max(checks, key=_badness, default=None)
+    error = worst.relative_error if worst is not None else 0.0
+    kinks = [c.name for c in checks if c.kinks]
+    kinks += [n for n in details["kinks_at_weights"] if n not in kinks]
     return GradientCheckReport(
         relative_error=error,
-        verdict=_core.worst([band, *(c.verdict for c in checks)]),
+        verdict=_core.verdict(error, bands),
         variables=variables,
-        kinks=[c.name for c in checks if c.kinks],
+        kinks=kinks,
+        set_by=worst.name if worst is not None else None,
+        nudge=details["nudge"],
         method=details["method"],
         epsilon=details["epsilon"],
         thresholds=bands,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from keras_bettermodels.gradient_check import _core
+from keras_bettermodels.gradient_check import check as check_module
 from keras_bettermodels.gradient_check._clone import ModelNotRebuildableError
 from keras_bettermodels.gradient_check.check import check_gradients
 from tests.gradient_check import planted, zoo
@@ -145,6 +146,11 @@ def test_correct_models_pass(name, correct_models):
     report = check_gradients(model, x, y, sample_weight=sample_weight, seed=0)
     assert report.passed, report
     assert report.relative_error < 1e-7, report
+    # One headline: the worst row's error, whose band is the verdict.
+    rows = [*report.variables, report.all_variables]
+    assert report.relative_error == max(r.relative_error for r in rows)
+    assert _core.verdict(report.relative_error) == report.verdict
+    assert report.set_by in [r.name for r in rows] and report.nudge is None
     assert len(report.variables) == len(model.trainable_variables)
     assert report.num_parameters == sum(
         int(np.prod(v.shape)) for v in model.trainable_variables
@@ -193,6 +199,63 @@ def test_without_kink_detection_the_same_check_would_cry_bug(
     monkeypatch.setattr(_core, "KINK_JUMP", float("inf"))
     report = check_gradients(model, x, y, seed=0)
     assert report.verdict == "bug" and not report.kinks
+
+
+@pytest.fixture(scope="module")
+def relus_on_their_kinks():
+    """Keras' zero biases on all-zero input rows: ReLUs sit exactly at 0.
+
+    Every direction that moves the bias turns some units on in the + step
+    and others in the − step: no side of θ is smooth.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5)).astype("float32")
+    x[:4] = 0.0
+    y = rng.normal(size=(8, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, activation="relu", name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(loss="mse")
+    return model, x, y
+
+
+def test_kinks_at_the_weights_are_checked_at_nudged_weights(relus_on_their_kinks):
+    model, x, y = relus_on_their_kinks
+    before = [w.copy() for w in model.get_weights()]
+    report = check_gradients(model, x, y, seed=0, verbose=0)
+    assert report.passed and report.nudge == _core.NUDGE, report
+    assert any(name.endswith("hidden/bias") for name in report.kinks), report
+    assert "nudged" in str(report)
+    # The user's model is only read.
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_without_the_nudge_kinks_at_the_weights_would_read_bug(
+    relus_on_their_kinks, monkeypatch
+):
+    model, x, y = relus_on_their_kinks
+    monkeypatch.setattr(check_module, "_failed_rough", lambda *args: False)
+    report = check_gradients(model, x, y, seed=0, verbose=0)
+    assert report.verdict == "bug" and report.nudge is None, report
+
+
+def test_a_wrong_gradient_at_nudged_weights_is_still_a_bug(relus_on_their_kinks):
+    model, x, y = relus_on_their_kinks
+    inputs = keras.Input((5,))
+    hidden = planted.WrongSignBiasDense(6, activation="relu", name="hidden")(inputs)
+    wrong = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+    wrong.compile(loss="mse")
+    wrong.set_weights(model.get_weights())
+    report = check_gradients(wrong, x, y, seed=0, verbose=0)
+    assert report.verdict == "bug", report
+    failed = [v.name.split("/")[-2:] for v in report.failed_variables]
+    assert failed == [["hidden", "bias"]], report
 
 
 # -- what J is ---------------------------------------------------------------
@@ -359,7 +422,11 @@ def test_the_coordinate_method_checks_every_coordinate_and_locates_the_bug(capsy
         model, x, y, method="coordinate", max_coordinates_per_variable=None, seed=0
     )
     assert [v.checked for v in report.variables] == [6, 2, 2, 1]
-    assert report.num_evaluations == 2 * 11 + 1
+    # A failing check whose steps were not smooth is looked at again at nudged
+    # weights (∇J and J there, then every coordinate): still a bug, so the
+    # report is the one at the model's weights.
+    assert report.num_evaluations in (2 * 11 + 1, 2 * (2 * 11 + 1) + 1)
+    assert report.nudge is None
     assert {n for n, v in _verdicts(report).items() if v == "bug"} == {
         "m/scaled/kernel"
     }

@@ -57,16 +57,27 @@ def test_str_shows_the_variables_and_the_reference_table():
     assert great_row.endswith("<-")
 
 
-def test_headline_names_the_variable_that_set_a_worse_verdict():
-    # Overall error in the "great" band, one variable in "check": the verdict is
-    # the worse one, and the headline says where it comes from.
-    report = _report("check")
-    text = str(report).splitlines()[0]
-    assert text == (
-        "Gradient check FAILED: relative error 2.00e-10 (check), "
-        "set by dense/bias (3.00e-10)"
+def test_the_headline_number_is_the_one_whose_band_is_the_verdict():
+    report = _report("bug")
+    report = GradientCheckReport(
+        **{**report.__dict__, "relative_error": 0.5, "set_by": "dense/bias"}
+    )
+    assert str(report).splitlines()[0] == (
+        "Gradient check FAILED: relative error 5.00e-01 (bug), set by dense/bias"
     )
     assert ", set by" not in str(_report("great")).splitlines()[0]
+
+
+def test_a_nudged_check_says_where_it_ran_and_why():
+    report = GradientCheckReport(
+        **{**_report("great").__dict__, "nudge": 1e-3, "kinks": ["conv2d/bias"]}
+    )
+    text = str(report)
+    assert "Kinks at the weights: steps in conv2d/bias" in text
+    assert "nudged by ±0.001" in text
+    assert "Kinks (a step crossed" not in text
+    again = GradientCheckReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.nudge == 1e-3 and again == report
 
 
 def test_str_of_a_failure_names_the_failing_variables():

@@ -74,6 +74,8 @@ def gradient_check_report(
         "variables": variables,
         "all_variables": _variable("(all variables)", overall) if errors else None,
         "kinks": list(kinks),
+        "set_by": max(errors, key=errors.__getitem__) if errors else None,
+        "nudge": None,
     }
 
 

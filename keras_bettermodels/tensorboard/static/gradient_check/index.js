@@ -1,7 +1,8 @@
 // The "Gradient check" tab of keras-bettermodels.
 //
 // Per run, the latest gradient-check report as the article's reference table:
-// the overall relative error and verdict, a row per variable with its relative
+// the headline relative error (the worst row's: its band is the verdict) and
+// the row that sets it, a row per variable with its relative
 // error, verdict and colour band, kinks marked; a step selector for earlier
 // checks; runs side by side. Every string from the data is inserted as text.
 
@@ -15,6 +16,7 @@ const BANDS = ["great", "ok", "check", "bug"];
 // Fields this tab renders itself; the others show under the table, by these labels.
 const SHOWN = new Set([
   "relative_error", "verdict", "passed", "variables", "all_variables", "kinks", "thresholds",
+  "set_by",
 ]);
 const LABELS = {
   method: "Method",
@@ -28,6 +30,7 @@ const LABELS = {
   max_coordinates_per_variable: "Coordinates per variable (cap)",
   seed: "Seed",
   training: "Training mode",
+  nudge: "Nudged off kinks (\u00d7 RMS)",
 };
 // Ng's reading of each band (the article's reference table).
 const READINGS = {
@@ -166,6 +169,8 @@ function reportView(entry) {
     { class: "stats overall" },
     h("div", { class: "stat" }, h("span", { class: "label" }, "Relative error"),
       h("span", { class: "value", "data-field": "relative_error" }, sci(report.relative_error))),
+    h("div", { class: "stat" }, h("span", { class: "label" }, "Set by"),
+      h("span", { class: "value", "data-field": "set_by" }, typeof report.set_by === "string" ? report.set_by : DASH)),
     h("div", { class: "stat" }, h("span", { class: "label" }, "Verdict"),
       h("span", { class: "value", "data-field": "verdict" }, badge(verdict, band))),
     h("div", { class: "stat" }, h("span", { class: "label" }, "Passed"),
@@ -194,11 +199,16 @@ function reportView(entry) {
     table = message("This report lists no variables.");
   }
   let kinkLine = null;
+  const nudge = num(field(report, "nudge"));
   if (kinks.given || kinks.names.size) {
     const listed = [...kinks.names.keys(), ...kinks.notes];
-    kinkLine = h("p", { class: "kinks" }, h("strong", null, "Kinks: "),
+    const why = nudge !== null
+      ? ` \u2014 ReLUs sat exactly on their kinks at the weights (zero biases on zero inputs); checked at the weights nudged by \u00b1${nudge} \u00d7 each variable's RMS, where a wrong gradient is still wrong.`
+      : " \u2014 a step crossed a non-differentiable point (ReLU at 0, a max-pool tie); not counted as a bug.";
+    kinkLine = h("p", { class: "kinks", "data-nudge": nudge === null ? null : String(nudge) },
+      h("strong", null, "Kinks: "),
       listed.length ? listed.join(", ") : "none",
-      listed.length ? h("span", { class: "muted" }, " \u2014 a step crossed a non-differentiable point (ReLU at 0, a max-pool tie); not counted as a bug.") : null);
+      listed.length ? h("span", { class: "muted" }, why) : null);
   }
   return [overall, table, kinkLine, details(report, SHOWN, LABELS),
     h("p", { class: "muted" }, `Written ${when(entry.wall_time)}`)];
