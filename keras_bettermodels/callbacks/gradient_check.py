@@ -176,8 +176,9 @@ class GradientCheckCallback(keras.callbacks.Callback):
         if self.verbose > 0:
             print_msg(
                 f"Gradient check {when}: relative error "
-                f"{report.relative_error:.2e} ({report.verdict}), "
-                f"{report.elapsed:.2f} s"
+                f"{report.relative_error:.2e} ({report.verdict}"
+                + (f", set by {report.set_by}" if report.set_by else "")
+                + f"), {report.elapsed:.2f} s"
             )
         if report.passed:
             return

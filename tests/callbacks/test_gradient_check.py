@@ -65,6 +65,12 @@ def test_checks_at_the_start_and_every_n_epochs(digits, mlp, capsys):
     out = capsys.readouterr().out
     assert "Gradient check at the start of training: relative error" in out
     assert "Gradient check after epoch 4" in out
+    # The log line's number is the one whose band is the verdict, and says whose.
+    first = check.reports[0]
+    assert (
+        f"relative error {first.relative_error:.2e} ({first.verdict}, "
+        f"set by {first.set_by})" in out
+    )
 
 
 def test_fit_trains_the_same_with_and_without_the_callback(digits):
