@@ -97,3 +97,51 @@ def check_str(name: str, value: Any) -> str:
     if not value:
         raise ValueError(invalid_value(name, "a non-empty string", value))
     return value
+
+
+def suggest_keywords(*extra: str) -> Any:
+    """Class decorator: a misspelt keyword names the nearest accepted one.
+
+    Python's own `TypeError` for an unexpected keyword argument lists nothing;
+    this one says `did you mean ...?`, as Keras' layers do for their
+    arguments. `extra` are keywords a `**kwargs` of `__init__` accepts (such as
+    `check_gradients`' arguments).
+    """
+    import difflib
+    import functools
+    import inspect
+
+    def decorate(cls: Any) -> Any:
+        init = cls.__init__
+        parameters = inspect.signature(init).parameters
+        named = [
+            name
+            for name, p in parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        accepted = [*named, *extra]
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            unknown = [k for k in kwargs if k not in accepted]
+            if unknown and (extra or not takes_any):
+                hints = []
+                for name in unknown:
+                    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+                    hints.append(
+                        f"`{name}` (did you mean `{close[0]}`?)"
+                        if close
+                        else f"`{name}`"
+                    )
+                raise TypeError(
+                    f"Unrecognized keyword argument{'s' * (len(unknown) > 1)} "
+                    f"passed to {cls.__name__}: {', '.join(hints)}. It accepts: "
+                    f"{', '.join(accepted)}."
+                )
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__
+        return cls
+
+    return decorate

@@ -25,6 +25,7 @@ import ast
 import math
 import numbers
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -367,6 +368,14 @@ class GL(Criterion):
 
     def __init__(self, alpha: float) -> None:
         self.alpha = _validation.check_number("alpha", alpha, strictly_positive=True)
+        if self.alpha < 1:
+            warnings.warn(
+                f"GL's `alpha` is a percentage: GL(5) stops once the validation "
+                f"error is 5 % above its minimum. GL({_fmt(self.alpha)}) stops at "
+                f"{_fmt(self.alpha)} %; for {_fmt(100 * self.alpha)} %, write "
+                f"GL({_fmt(100 * self.alpha)}).",
+                stacklevel=2,
+            )
 
     def evaluate_history(self, history: ErrorHistory) -> Firing | None:
         gl = history.gl()

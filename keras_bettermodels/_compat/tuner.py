@@ -37,6 +37,27 @@ def effective_run_trial(cls: type, skip: type) -> Callable[..., Any] | None:
     return None
 
 
+def restore_trial_order(oracle: Any) -> None:
+    """Orders `oracle.trials` as the trials started, after a reload.
+
+    keras-tuner 1.4.8's `Oracle.reload` fills `trials` in `glob` order, and
+    `get_best_trials` sorts by score stably, so tied scores came back in
+    another order than the search saw: another "best" trial after a reload.
+    `start_order` (saved in `oracle.json`) is the order they were created in.
+    An oracle client of a distributed search holds no trials: nothing to do.
+    """
+    trials = getattr(oracle, "trials", None)
+    start_order = getattr(oracle, "start_order", None)
+    if not isinstance(trials, dict) or not isinstance(start_order, list):
+        return
+    position = {trial_id: i for i, trial_id in enumerate(start_order)}
+    ordered = sorted(
+        trials.items(), key=lambda item: (position.get(item[0], len(position)), item[0])
+    )
+    trials.clear()
+    trials.update(ordered)
+
+
 _NO_OBJECTIVE = object()
 
 

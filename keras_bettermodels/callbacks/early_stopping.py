@@ -50,6 +50,7 @@ def _check_keras_number(name: str, value: Any) -> None:
         raise TypeError(_validation.invalid_type(name, "a number", value))
 
 
+@_validation.suggest_keywords()
 class EarlyStopping(keras.callbacks.EarlyStopping):
     """Stops training when the monitored loss stops improving, Keras' way or Prechelt's.
 

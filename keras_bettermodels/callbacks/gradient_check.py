@@ -46,6 +46,7 @@ class GradientCheckError(RuntimeError):
         self.report = report
 
 
+@_validation.suggest_keywords(*CHECK_ARGUMENTS)
 class GradientCheckCallback(keras.callbacks.Callback):
     """Checks the model's gradient with finite differences during `fit`.
 
@@ -114,13 +115,7 @@ class GradientCheckCallback(keras.callbacks.Callback):
         **check_kwargs: Any,
     ) -> None:
         super().__init__()
-        unknown = sorted(set(check_kwargs) - set(CHECK_ARGUMENTS))
-        if unknown:
-            raise TypeError(
-                "Unrecognized keyword arguments passed to GradientCheckCallback: "
-                f"{unknown}. It accepts the arguments of check_gradients: "
-                f"{', '.join(CHECK_ARGUMENTS)}."
-            )
+        # Unknown keywords: `suggest_keywords` names the nearest accepted one.
         if x is None:
             raise ValueError(_validation.invalid_value("x", "one batch of inputs", x))
         if every_n_epochs is not None:

@@ -46,6 +46,7 @@ _NONFINITE_WEIGHTS_FIX = (
 )
 
 
+@_validation.suggest_keywords()
 class MixedPrecisionGuard(keras.callbacks.Callback):
     """Audits a mixed-precision setup, watches the loss scale, rescues NaN runs.
 

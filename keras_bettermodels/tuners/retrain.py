@@ -62,6 +62,9 @@ class RetrainInfo:
             validation data, such as `"EarlyStopping(monitor='val_loss')"`.
         model_path: where the retrained model was saved, or `None` if saving
             it failed.
+        skipped: why the search's retrain was skipped (then nothing was
+            trained, and the other fields describe the best trial only), or
+            `None` when it ran.
     """
 
     trial_id: str
@@ -77,6 +80,25 @@ class RetrainInfo:
     data: str
     dropped_callbacks: tuple[str, ...] = field(default=())
     model_path: str | None = None
+    skipped: str | None = None
+
+    @classmethod
+    def skipped_search_retrain(cls, reason: str, trial: Any = None) -> RetrainInfo:
+        """The info of a retrain that was skipped, naming the best trial if any."""
+        return cls(
+            trial_id="" if trial is None else str(trial.trial_id),
+            hyperparameters={} if trial is None else dict(trial.hyperparameters.values),
+            score=None if trial is None or trial.score is None else float(trial.score),
+            epochs=0,
+            epochs_source="",
+            epochs_run=None,
+            samples=None,
+            train_samples=None,
+            validation_samples=None,
+            batches=None,
+            data="",
+            skipped=reason,
+        )
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> RetrainInfo:
@@ -113,9 +135,7 @@ class RetrainOnFullData(_TunerBase):
     `fit(hp, model, x, y, **kwargs)`, so tuned fit arguments (batch size, ...)
     apply, and holds no data out. It runs for the best trial's best epoch
     count, `best_step + 1` (`Hyperband` adds the rounds the trial resumed
-    from), unless `retrain_epochs` says otherwise; when the HyperModel's `fit`
-    returned a number or a dict instead of a History (so the search kept no
-    epoch count), for the search's `epochs`. Callbacks that need validation
+    from), unless `retrain_epochs` says otherwise. Callbacks that need validation
     data (`EarlyStopping`, `ReduceLROnPlateau` or best-only `ModelCheckpoint`
     on `val_*` metrics) are left out, with a note; the others run once more,
     for the retrain.
@@ -132,6 +152,16 @@ class RetrainOnFullData(_TunerBase):
     `retrained.keras` in the project directory, so a reloaded project has it.
     `get_best_models()` is unchanged: it returns the search's models, trained
     on the training split only.
+
+    The search's retrain is skipped, with one message saying why and how to
+    retrain, and `retrain_info.skipped` holding the reason, when it could not
+    mean anything: a HyperModel whose `fit` requires `validation_data` (it
+    scores itself on it), or whose `fit` returned a score instead of a History,
+    or a tuner whose `run_trial` trains by itself (keras.io's custom-loop
+    guides), unless `retrain_epochs` is given for the last two. A tuner with no
+    `hypermodel` (a `run_trial` override) skips it with a note, not a warning.
+    `search` never fails because of its retrain: an error there is a warning,
+    the trials are kept, and `retrain(...)` can be called again.
 
     Without validation data there is nothing to add: the search warns and
     retrains on the training data it has. Data to which the validation data
@@ -211,6 +241,7 @@ class RetrainOnFullData(_TunerBase):
         self._retrained_model: keras.Model | None = None
         self.retrain_info: RetrainInfo | None = None
         super().__init__(*args, **kwargs)
+        _kt.restore_trial_order(self.oracle)
         saved = self._read_saved_retrain()
         self.retrain_info = None if saved is None else saved[0]
 
@@ -243,49 +274,125 @@ class RetrainOnFullData(_TunerBase):
                 shapes do not match the training data's, when retraining is
                 asked.
         """
-        retrain = self.retrain_on_full_data and self._can_retrain(fit_args, fit_kwargs)
+        verbose = self._verbose(fit_args, fit_kwargs)
+        skip = None
+        if self.retrain_on_full_data:
+            skip = self._skip_reason_before(fit_args, fit_kwargs, verbose)
         if _kt.is_chief_oracle():
             if "verbose" in fit_kwargs:
                 self.oracle.verbose = fit_kwargs["verbose"]
             self.save()
-            _serve_as_chief(self.oracle, self._verbose(fit_args, fit_kwargs))
+            _serve_as_chief(self.oracle, verbose)
         else:
             super().search(*fit_args, **fit_kwargs)
-        if retrain and not self._is_worker():
+        if not self.retrain_on_full_data or self._is_worker():
+            return
+        trial = self._best_completed_trial()
+        if skip is None and trial is not None:
+            skip = self._skip_reason_after(trial)
+        if skip is not None:
+            self.retrain_info = RetrainInfo.skipped_search_retrain(skip, trial)
+            return
+        try:
             self._retrain(fit_args, fit_kwargs, after_search=True)
+        except Exception as error:  # the search's results are kept
+            reason = (
+                f"the retrain raised {type(error).__name__}: {error}. The search's "
+                "trials are kept; fix the cause and call `retrain(...)` with the "
+                "arguments given to `search`."
+            )
+            warnings.warn(
+                f"The retrain on the full data failed: {reason}", stacklevel=2
+            )
+            self.retrain_info = RetrainInfo.skipped_search_retrain(reason, trial)
 
-    def _can_retrain(
-        self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]
-    ) -> bool:
+    def _skip_reason_before(
+        self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], verbose: Any
+    ) -> str | None:
+        """Why the search's retrain cannot run, known before the first trial.
+
+        Said at once (a warning, or a note where nobody asked for a retrain),
+        so it does not surprise after hours of search. `None`: it can run.
+        """
         try:
             plan = _data.full_training_data(fit_args, fit_kwargs, concatenate=False)
         except _data.CannotCombine as error:
+            reason = str(error)
             if not self._is_worker():
                 warnings.warn(
-                    f"The retrain on the full data will be skipped: {error}",
+                    f"The retrain on the full data will be skipped: {reason}",
                     stacklevel=3,
                 )
-            return False
+            return reason
         if self._is_worker():
-            return False
+            return "this process is a worker of a distributed search"
+        trains_by_itself = _trains_by_itself(type(self))
         if self.hypermodel is None:
-            warnings.warn(
-                "The retrain on the full data is skipped: the tuner has no "
-                "`hypermodel` to build the best hyperparameters with. Pass "
-                "`retrain_on_full_data=False` to silence this warning.",
-                stacklevel=3,
+            reason = (
+                "the tuner has no `hypermodel` to build the best hyperparameters with"
             )
-            return False
-        if plan.kind == _data.TRAINING_ONLY:
-            warnings.warn(
-                "No validation data (`validation_data` or `validation_split`): "
-                "the retrain after the search has nothing to add, and retrains "
-                "the best hyperparameters on the training data only. Pass "
-                "validation data to `search`, or `retrain_on_full_data=False` "
-                "to skip the retrain.",
-                stacklevel=3,
+            if trains_by_itself:  # keras-tuner's custom-tuner pattern: a note
+                _say(
+                    verbose, f"Note: the retrain on the full data is skipped: {reason}."
+                )
+            else:
+                warnings.warn(
+                    f"The retrain on the full data is skipped: {reason}. Pass "
+                    "`retrain_on_full_data=False` to silence this warning.",
+                    stacklevel=3,
+                )
+            return reason
+        fit_name = f"`{type(self.hypermodel).__name__}.fit`"
+        if _requires_validation_data(self.hypermodel):
+            reason = (
+                f"{fit_name} requires `validation_data`: it scores the model on "
+                "it, and a retrain on the full data holds none out. To retrain, "
+                "give it a default (`validation_data=None`) that it handles, and "
+                "pass `retrain_epochs=` to the tuner"
             )
-        return True
+        else:
+            if plan.kind == _data.TRAINING_ONLY:
+                warnings.warn(
+                    "No validation data (`validation_data` or `validation_split`): "
+                    "the retrain after the search has nothing to add, and retrains "
+                    "the best hyperparameters on the training data only. Pass "
+                    "validation data to `search`, or `retrain_on_full_data=False` "
+                    "to skip the retrain.",
+                    stacklevel=3,
+                )
+            return None
+        warnings.warn(
+            f"The retrain on the full data will be skipped: {reason}; or "
+            "`retrain_on_full_data=False` to silence this warning.",
+            stacklevel=3,
+        )
+        return reason
+
+    def _skip_reason_after(self, trial: Any) -> str | None:
+        """Why the retrain cannot run, known once the trials have run."""
+        if self.retrain_epochs is not None:
+            return None
+        returned_history = self._returned_history(trial)
+        if returned_history is None and _trains_by_itself(type(self)):
+            reason = (
+                f"`{type(self).__name__}.run_trial` trains by itself, so the "
+                "search kept no epoch count to retrain for. To retrain through "
+                f"`{type(self.hypermodel).__name__}.fit`, pass `retrain_epochs=` "
+                "to the tuner"
+            )
+        elif returned_history is False:
+            reason = (
+                f"`{type(self.hypermodel).__name__}.fit` returned a score, not a "
+                "History, so the search kept no epoch count to retrain for. To "
+                "retrain, pass `retrain_epochs=` to the tuner (with a `fit` that "
+                "accepts `validation_data=None`)"
+            )
+        else:
+            return None
+        warnings.warn(
+            f"The retrain on the full data is skipped: {reason}.", stacklevel=3
+        )
+        return reason
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs a trial, as `keras_tuner.Tuner.run_trial`, and notes its result type.
@@ -344,6 +451,13 @@ class RetrainOnFullData(_TunerBase):
                 "`retrain` needs the tuner's `hypermodel` to build the best "
                 "hyperparameters, and this tuner has none."
             )
+        if _requires_validation_data(self.hypermodel):
+            raise RuntimeError(
+                f"`{type(self.hypermodel).__name__}.fit` requires "
+                "`validation_data`: it scores the model on it, and a retrain on "
+                "the full data holds none out. Give it a default "
+                "(`validation_data=None`) that it handles, then call `retrain`."
+            )
         model = self._retrain(fit_args, fit_kwargs, after_search=False)
         assert model is not None  # only a search's retrain may be skipped
         return model
@@ -368,6 +482,14 @@ class RetrainOnFullData(_TunerBase):
         if self._retrained_model is not None:
             return self._retrained_model
         saved = self._read_saved_retrain(mismatch="raise")
+        skipped = None if self.retrain_info is None else self.retrain_info.skipped
+        if skipped is not None and (saved is None or not self._saved_is_best(saved[0])):
+            raise RuntimeError(
+                f"There is no retrained model: the search's retrain was skipped: "
+                f"{skipped.rstrip('.')}. Call `tuner.retrain(x, y, epochs=..., "
+                "validation_data=...)` with the arguments you gave `search` where "
+                "it can run, then `get_retrained_model()`."
+            )
         if saved is None or not _kt.exists(self._retrained_path()):
             raise RuntimeError(
                 "There is no retrained model: the search ran with "
@@ -658,15 +780,58 @@ class RetrainOnFullData(_TunerBase):
             return False
         info = saved[0]
         return (
-            info.trial_id == str(trial.trial_id)
+            self._saved_is_best(info, trial)
             and info.epochs == epochs
             and info.data == plan.kind
             and info.samples == plan.samples
             and info.batches == plan.batches
         )
 
+    def _saved_is_best(self, info: RetrainInfo, best: Any = None) -> bool:
+        """Whether a saved retrain is of the best trial, or of one tied with it."""
+        best = best if best is not None else self._best_completed_trial()
+        if best is None:
+            return False
+        if info.trial_id == str(best.trial_id):
+            return True
+        saved = (
+            self.oracle.trials.get(info.trial_id)
+            if hasattr(self.oracle, "trials")
+            else None
+        )
+        return (
+            saved is not None
+            and saved.status == TrialStatus.COMPLETED
+            and saved.score is not None
+            and saved.score == best.score
+        )
+
 
 # ---------------------------------------------------------------- helpers
+
+
+def _trains_by_itself(cls: type) -> bool:
+    """Whether the user's tuner class overrides `run_trial` (keras.io's custom loop)."""
+    run_trial = _kt.effective_run_trial(cls, RetrainOnFullData)
+    module = getattr(run_trial, "__module__", "") or ""
+    return run_trial is not None and not module.startswith(
+        ("keras_tuner", "keras_bettermodels")
+    )
+
+
+def _requires_validation_data(hypermodel: Any) -> bool:
+    """Whether the HyperModel's `fit` cannot be called without `validation_data`."""
+    try:
+        parameters = inspect.signature(hypermodel.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    parameter = parameters.get("validation_data")
+    return (
+        parameter is not None
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind
+        in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
 
 
 def _parent_init(cls: type) -> Any:

@@ -149,3 +149,19 @@ def test_effective_run_trial_skips_the_given_class():
 
     assert kt.effective_run_trial(Tuner, Mixin) is vars(keras_tuner.Tuner)["run_trial"]
     assert kt.effective_run_trial(Tuner, object) is vars(Mixin)["run_trial"]
+
+
+def test_restore_trial_order_puts_trials_back_in_start_order(tmp_path):
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=4)
+    trials = {tid: keras_tuner.engine.trial.Trial(None, tid) for tid in "2031"}
+    oracle.trials = dict(trials)
+    oracle.start_order = ["0", "1", "2", "3"]
+    kt.restore_trial_order(oracle)
+    assert list(oracle.trials) == ["0", "1", "2", "3"]
+    assert all(oracle.trials[t] is trials[t] for t in trials)
+    # A trial the start order does not know goes last; a client holds none.
+    oracle.trials["9"] = keras_tuner.engine.trial.Trial(None, "9")
+    oracle.start_order = ["3", "2", "1", "0"]
+    kt.restore_trial_order(oracle)
+    assert list(oracle.trials) == ["3", "2", "1", "0", "9"]
+    kt.restore_trial_order(object())

@@ -345,13 +345,13 @@ def _finished_copy(searched: Search, tmp_path: Path, **tuner_kwargs: Any):
 
 @pytest.fixture(scope="module")
 def split_search(digits, tmp_path_factory) -> Search:
-    """`validation_split`, a `fit` that returns a dict, and `verbose=0`."""
+    """`validation_split`, a `fit` that returns a dict, `retrain_epochs`, `verbose=0`."""
     return _search(
         tmp_path_factory.mktemp("split"),
         digits,
         hypermodel=Recording(returns="dict"),
         validation="split",
-        tuner_kwargs={"max_trials": 1},
+        tuner_kwargs={"max_trials": 1, "retrain_epochs": 3},
         epochs=3,
     )
 
@@ -374,15 +374,35 @@ class TestValidationSplit:
 
 
 class TestEpochCount:
-    def test_a_fit_returning_a_dict_retrains_for_the_searchs_epochs(self, split_search):
+    def test_a_fit_returning_a_dict_retrains_only_for_retrain_epochs(
+        self, split_search
+    ):
         assert split_search.best_trial().best_step == 0
         assert split_search.retrain_call["kwargs"]["epochs"] == 3
         info = split_search.tuner.retrain_info
-        assert (info.epochs, info.epochs_source, info.epochs_run) == (
+        assert (info.epochs, info.epochs_source, info.epochs_run, info.skipped) == (
             3,
-            "search epochs",
+            "retrain_epochs",
+            None,
             None,
         )
+
+    def test_a_fit_returning_a_score_skips_the_retrain_saying_why(
+        self, digits, tmp_path
+    ):
+        with pytest.warns(UserWarning, match="returned a score, not a History"):
+            search = _search(
+                tmp_path,
+                digits,
+                hypermodel=Recording(returns="dict"),
+                tuner_kwargs={"max_trials": 1},
+            )
+        assert len(search.hypermodel.calls) == 1  # the trial, no retrain
+        info = search.tuner.retrain_info
+        assert "retrain_epochs=" in info.skipped
+        assert info.trial_id == search.best_trial().trial_id
+        with pytest.raises(RuntimeError, match="retrain was skipped: .*score"):
+            search.tuner.get_retrained_model()
 
     def test_a_history_whose_best_epoch_is_the_first_retrains_one_epoch(
         self, digits, tmp_path
