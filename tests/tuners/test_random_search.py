@@ -345,7 +345,7 @@ def _finished_copy(searched: Search, tmp_path: Path, **tuner_kwargs: Any):
 
 @pytest.fixture(scope="module")
 def split_search(digits, tmp_path_factory) -> Search:
-    """`validation_split`, a `fit` that returns a dict, `retrain_epochs`, `verbose=0`."""
+    """`validation_split`, a `fit` returning a dict, `retrain_epochs`, `verbose=0`."""
     return _search(
         tmp_path_factory.mktemp("split"),
         digits,
@@ -401,7 +401,7 @@ class TestEpochCount:
         info = search.tuner.retrain_info
         assert "retrain_epochs=" in info.skipped
         assert info.trial_id == search.best_trial().trial_id
-        with pytest.raises(RuntimeError, match="retrain was skipped: .*score"):
+        with pytest.raises(RuntimeError, match=r"retrain was skipped: .*score"):
             search.tuner.get_retrained_model()
 
     def test_a_history_whose_best_epoch_is_the_first_retrains_one_epoch(
