@@ -40,7 +40,7 @@ def _small_model(hp):
 
 
 class ScoresItself(keras_tuner.HyperModel):
-    """"Getting started": `fit` needs `validation_data` and returns a float."""
+    """keras.io's "Getting started": `fit` needs `validation_data`, returns a float."""
 
     def __init__(self):
         super().__init__()
