@@ -41,8 +41,9 @@ docs: venv
 
 # What a pip user gets: an sdist and a wheel (`python -m build`, checked by
 # `twine check`), the wheel installed with its `[jax]` extra into a fresh
-# venv, and the demo run from outside the repository in quick mode. pip's cache
-# makes reinstalls quick; the first one downloads jax and keras.
+# venv (no TensorFlow), and the demo run from outside the repository in quick
+# mode; its logs must fill the Input timing tab (an uncached and a cached run).
+# pip's cache makes reinstalls quick; the first one downloads jax and keras.
 WHEEL_CHECK := build/wheel-check
 wheel-check: venv
 	rm -rf dist $(WHEEL_CHECK)
@@ -50,12 +51,13 @@ wheel-check: venv
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/python -m venv $(WHEEL_CHECK)/venv
 	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet "$$(ls dist/*.whl)[jax]"
+	! $(WHEEL_CHECK)/venv/bin/python -c "import tensorflow" 2>/dev/null
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
-	  -m keras_bettermodels demo --quick --log-dir runs
+	  -m keras_bettermodels demo --quick --log-dir runs \
+	  && $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python $(CURDIR)/tests/_demo_logs.py runs
 	# docs/caching.md's PyDataset example, where TensorFlow is not installed.
 	awk '/^```python/{b="";inb=1;next} /^```/{if(inb&&b~/class Batches/)printf "%s", b; inb=0;next} inb{b=b $$0 "\n"}' \
 	  docs/caching.md > $(WHEEL_CHECK)/caching_without_tf.py
-	! $(WHEEL_CHECK)/venv/bin/python -c "import tensorflow" 2>/dev/null
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
 	  $(CURDIR)/$(WHEEL_CHECK)/caching_without_tf.py
 

@@ -7,17 +7,32 @@ It then prints why and when training stopped, the best epoch and the test
 accuracy of the restored weights, and writes TensorBoard logs:
 
 - `<log_dir>/early_stopping`: GL(t), P_k(t) and PQ(t), written by the callback;
-- `<log_dir>/fit`: `loss`, `val_loss`, `accuracy` and `val_accuracy` per epoch.
+- `<log_dir>/fit`: `loss`, `val_loss`, `accuracy` and `val_accuracy` per epoch;
+- `<log_dir>/gradient_check`: the gradient checks (the "Gradient check" tab);
+- `<log_dir>/mixed_precision`: the mixed-precision guard's audit;
+- `<log_dir>/input_timing/uncached` and `.../cached`: the same input pipeline
+  timed without and with a cache (the "Input timing" tab). With TensorFlow
+  installed it is a `tf.data` pipeline whose `map` is slow, the callback
+  inspecting its `.cache()`; without TensorFlow (`pip install
+  'keras-bettermodels[jax]'` or `[torch]`) a `keras.utils.PyDataset` whose
+  reads are slow, once as it is and once keeping its batches in memory after
+  the first epoch (timing only: there is no `tf.data` pipeline to inspect).
 
-Runs on every Keras backend. Importing this module is cheap: Keras, the backend
-and scikit-learn are imported when the demo runs.
+The last line it prints is the command that serves the logs with this
+environment's TensorBoard. Runs on every Keras backend. Importing this module
+is cheap: Keras, the backend and scikit-learn are imported when the demo runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import os
 import shlex
+import shutil
+import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +45,9 @@ TRAIN_SIZE = 300
 VALIDATION_SIZE = 500
 SEED = 0
 BATCH_SIZE = 32
+# The input pipelines' slow read: the seed article's 1 ms per sample, standing
+# for opening and decoding files.
+READ_SECONDS_PER_SAMPLE = 0.001
 GRADIENT_CHECK_EVERY = 10
 _FIT_TAGS = ("loss", "val_loss", "accuracy", "val_accuracy")
 
@@ -113,10 +131,21 @@ def _format(value: float | int | None) -> str:
 
 
 def _tensorboard_command(log_dir: str) -> str:
-    command = f"tensorboard --logdir {shlex.quote(log_dir)} --host 127.0.0.1"
-    if os.path.normpath(log_dir) == os.path.normpath(DEFAULT_LOG_DIR):
-        return f"make tensorboard   (or: {command})"
-    return command
+    """The command that serves `log_dir` with this environment's TensorBoard.
+
+    `tensorboard` when the one on `PATH` is this environment's (it finds the
+    tabs); otherwise this Python's `-m tensorboard.main`, since a `tensorboard`
+    from another environment would not have them. The path is absolute, so the
+    command works from any directory.
+    """
+    logs = shlex.quote(os.path.abspath(log_dir))
+    found = shutil.which("tensorboard")
+    ours = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if found is not None and os.path.exists(ours) and os.path.samefile(found, ours):
+        program = "tensorboard"
+    else:
+        program = f"{shlex.quote(sys.executable)} -m tensorboard.main"
+    return f"{program} --logdir {logs} --host 127.0.0.1"
 
 
 def _build_model(features: int) -> Any:
@@ -139,29 +168,108 @@ def _build_model(features: int) -> Any:
     return model
 
 
-def _cache_timing_demo(x: Any, y: Any, epochs: int, log_dir: str) -> None:
-    """Fits the MLP on a tf.data pipeline with a slow map, uncached then cached."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        print("Cache timing: skipped (tf.data needs TensorFlow)")
-        return
-    import time
+def _tf_data_pipelines(x: Any, y: Any) -> list[tuple[str, Any]]:
+    """A tf.data pipeline with a slow `map`, without and with `.cache()`."""
+    import tensorflow as tf
 
-    from keras_bettermodels.callbacks import CacheTimingCallback
-
-    def slow_map(features: Any, labels: Any) -> Any:  # the article's 1 ms/sample
-        tf.py_function(lambda: time.sleep(0.001 * BATCH_SIZE), [], ())
+    def slow_map(features: Any, labels: Any) -> Any:
+        tf.py_function(lambda: time.sleep(READ_SECONDS_PER_SAMPLE * BATCH_SIZE), [], ())
         return features, labels
 
-    base = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).map(slow_map)
-    for name, dataset in (("uncached", base), ("cached", base.cache())):
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    base = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .batch(BATCH_SIZE, drop_remainder=True)  # see _slow_batches_class
+        .map(slow_map)
+    )
+    return [
+        ("uncached", base.prefetch(tf.data.AUTOTUNE)),
+        ("cached", base.cache().prefetch(tf.data.AUTOTUNE)),
+    ]
+
+
+@functools.cache
+def _slow_batches_class() -> type:
+    """`SlowBatches`, a `keras.utils.PyDataset` (defined when Keras is imported)."""
+    import keras
+
+    class SlowBatches(keras.utils.PyDataset):
+        """Whole batches of `x` and `y`, each read in 1 ms per sample, as from disk.
+
+        With `keep`, a batch read once is kept in memory and served from there
+        in the later epochs: a cache, which the first epoch fills. Samples that
+        do not fill a last whole batch are left out: a smaller last batch would
+        make JAX compile the step a second time.
+        """
+
+        def __init__(self, x: Any, y: Any, batch_size: int, keep: bool) -> None:
+            super().__init__()
+            self.x, self.y, self.batch_size = x, y, batch_size
+            self.kept: dict[int, tuple[Any, Any]] | None = {} if keep else None
+
+        def __len__(self) -> int:
+            return len(self.x) // self.batch_size
+
+        def __getitem__(self, index: int) -> tuple[Any, Any]:
+            if self.kept is not None and index in self.kept:
+                return self.kept[index]
+            rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            batch = (self.x[rows], self.y[rows])
+            time.sleep(READ_SECONDS_PER_SAMPLE * len(batch[0]))
+            if self.kept is not None:
+                self.kept[index] = batch
+            return batch
+
+    return SlowBatches
+
+
+def _py_dataset_pipelines(x: Any, y: Any) -> list[tuple[str, Any]]:
+    """A PyDataset with a slow read, as it is and keeping its batches."""
+    batches = _slow_batches_class()
+    return [
+        ("uncached", batches(x, y, BATCH_SIZE, keep=False)),
+        ("cached", batches(x, y, BATCH_SIZE, keep=True)),
+    ]
+
+
+def _cache_timing_demo(x: Any, y: Any, epochs: int, log_dir: str) -> None:
+    """Fits the MLP on a slow input pipeline, uncached then cached, timed.
+
+    A tf.data pipeline when TensorFlow is installed (the callback inspects it
+    and finds the cache), a `keras.utils.PyDataset` otherwise (timing only).
+    """
+    from keras_bettermodels.callbacks import CacheTimingCallback
+
+    read = f"{READ_SECONDS_PER_SAMPLE * 1000:g} ms per sample"
+    # Not `except ImportError`: a TensorFlow that is installed but fails to
+    # import should say so, not be taken for an install without it.
+    if importlib.util.find_spec("tensorflow") is not None:
+        pipelines = _tf_data_pipelines(x, y)
+        print(
+            f"\nCache timing: a tf.data pipeline whose map takes {read}, "
+            "without and with .cache()"
+        )
+    else:
+        pipelines = _py_dataset_pipelines(x, y)
+        print(
+            "\nCache timing: TensorFlow is not installed, so no tf.data: a "
+            f"keras.utils.PyDataset that reads in {read} (as from disk), as it is "
+            "and keeping its batches in memory after the first epoch"
+        )
+    steady: dict[str, float | None] = {}
+    for name, dataset in pipelines:
         run_dir = os.path.join(log_dir, "input_timing", name)
         timer = CacheTimingCallback(dataset=dataset, verbose=0, log_dir=run_dir)
         model = _build_model(x.shape[1])
         model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
-        print(f"\nCache timing, {name} pipeline:\n{timer.report()}")
+        report = timer.report()
+        steady[name] = report.steady_epoch_time
+        print(f"\nCache timing, {name} pipeline:\n{report}")
+    uncached, cached = steady["uncached"], steady["cached"]
+    if uncached and cached:
+        print(
+            f"Cache timing: a steady epoch takes {uncached:.3f} s uncached and "
+            f"{cached:.3f} s cached, {uncached / cached:.1f}x faster"
+        )
 
 
 def _mixed_precision_demo(
@@ -393,7 +501,7 @@ def run(
         _cache_timing_demo(x_train, y_train, 3 if quick else 5, log_dir)
     finally:
         summary.close_all()
-    print(f"TensorBoard logs in {log_dir}")
+    print(f"TensorBoard logs in {os.path.abspath(log_dir)}")
     print(f"View them with: {_tensorboard_command(log_dir)}")
     return 0
 

@@ -2,10 +2,13 @@
 
 Renders the timing reports that `CacheTimingCallback(log_dir=...)` writes (one
 `TimingReport` dict per report, under the plugin name
-`metadata.INPUT_TIMING_PLUGIN`): per run, a bar chart of the epoch times with
-the cache-filling epoch and the compile time marked, the steady-state speedup,
-samples per second, whether the input was cached, and the advice; several runs
-side by side on one scale, so "cached" and "uncached" read at a glance.
+`metadata.INPUT_TIMING_PLUGIN`): per run, the first epoch split into compile
+time and the rest beside a steady epoch (linear from 0), a bar chart of the
+epoch times with the cache-filling and recompiled epochs marked (nothing
+stacked; logarithmic when the epochs differ over tenfold), the steady-state
+speedup, samples per second, whether the input was cached, and the advice.
+Every run is drawn on the same scales, so "cached" and "uncached" read at a
+glance (the rule: docs/tensorboard.md, "Scales").
 
 TensorBoard finds the plugin through the `tensorboard_plugins` entry point.
 Nothing here imports Keras, TensorFlow or a backend.

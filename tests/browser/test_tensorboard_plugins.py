@@ -200,6 +200,7 @@ CARDS_JS = """cards => cards.map(card => ({
   error: card.querySelector(".message.error")?.textContent ?? null,
   verdict: card.querySelector("[data-field=verdict]")?.textContent ?? null,
   relativeError: card.querySelector("[data-field=relative_error]")?.textContent ?? null,
+  setBy: card.querySelector("[data-field=set_by]")?.textContent ?? null,
   steps: [...card.querySelectorAll("select option")].map(o => o.value),
   rows: [...card.querySelectorAll("table.variables tbody tr")].map(tr => ({
     name: [...tr.cells[0].childNodes]
@@ -215,7 +216,23 @@ CARDS_JS = """cards => cards.map(card => ({
     fill: bar.classList.contains("fill"),
     recompiled: bar.dataset.recompiled === "true",
   })),
-  scale: card.querySelector("svg.chart")?.dataset.scale ?? null,
+  scale: card.querySelector("svg.chart.epochs")?.dataset.scale ?? null,
+  ticks: [...card.querySelectorAll("svg.epochs text.tick")].map(t => t.textContent),
+  titles: Object.fromEntries([...card.querySelectorAll("svg.chart")].map(svg => [
+    svg.classList.contains("epochs") ? "epochs" : "first",
+    {
+      scale: svg.dataset.scale,
+      x: svg.querySelector("text.axis-title[data-axis=x]")?.textContent ?? null,
+      y: svg.querySelector("text.axis-title[data-axis=y]")?.textContent ?? null,
+    },
+  ])),
+  // Stacked parts (rect.segment) drawn on a log scale: there must be none.
+  segmentsOnLog: card.querySelectorAll("svg[data-scale=log] rect.segment").length,
+  firstParts: [...card.querySelectorAll("svg.first-epoch rect.segment")].map(r => ({
+    part: r.dataset.part,
+    seconds: Number(r.dataset.seconds),
+    width: Number(r.getAttribute("width")),
+  })),
   recompiledText:
     card.querySelector("[data-field=recompiled_epochs]")?.textContent ?? null,
   compile: card.querySelector("rect.compile")?.dataset.seconds ?? null,
@@ -239,6 +256,8 @@ def _close(text: str, value: float, digits: int = 3) -> bool:
 def _check_gradient_card(card: dict[str, Any], report: dict[str, Any]) -> None:
     assert card["verdict"] == report["verdict"]
     assert _close(card["relativeError"], report["relative_error"])
+    # The headline names the row whose error it is: the band is the verdict.
+    assert card["setBy"] == (report.get("set_by") or "\u2014")
     rows = [*report["variables"]]
     if report.get("all_variables"):
         rows.append(report["all_variables"])
@@ -316,11 +335,24 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
         report, card = timing[run], cards[run]
         times = [epoch["time"] for epoch in report["epochs"]]
         assert [bar["seconds"] for bar in card["bars"]] == pytest.approx(times)
-        # Each run on its own scale: a longer epoch never has a shorter bar.
         heights = [bar["height"] for bar in card["bars"]]
-        by_time = sorted(range(len(times)), key=times.__getitem__)
-        assert [heights[index] for index in by_time] == sorted(heights)
         assert min(heights) > 0
+        # The first epoch's parts, stacked on a linear scale: each part's
+        # length is its share of the epoch; a steady epoch below, to scale.
+        parts = {part["part"]: part for part in card["firstParts"]}
+        assert set(parts) == {
+            "compile",
+            "fill" if report["cached"] else "rest",
+            "steady",
+        }
+        first = report["first_epoch_time"]
+        widths = sum(part["width"] for name, part in parts.items() if name != "steady")
+        assert parts["compile"]["width"] / widths == pytest.approx(
+            report["compile_time"] / first, abs=0.01
+        )
+        assert parts["steady"]["width"] / widths == pytest.approx(
+            report["steady_epoch_time"] / first, abs=0.01
+        )
         assert _close(card["speedup"], report["speedup"])
         if report["compile_time"] is None:
             assert card["compile"] is None
@@ -331,6 +363,11 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
         assert [bar["fill"] for bar in card["bars"]] == fills
     assert cards["cached"]["cached"] == "cached (memory)"
     assert cards["uncached"]["cached"] == "not cached"
+    # All runs on one scale: a longer epoch never has a shorter bar, in any card.
+    bars = [bar for card in cards.values() for bar in card["bars"]]
+    bars = [bar for bar in bars if math.isfinite(bar["seconds"]) and bar["seconds"]]
+    by_time = sorted(bars, key=lambda bar: bar["seconds"])
+    assert [bar["height"] for bar in by_time] == sorted(bar["height"] for bar in bars)
     # A gross effect of the real fits: the cached pipeline's epochs drop.
     speedups = {run: timing[run]["speedup"] for run in ("cached", "uncached")}
     assert speedups["cached"] > 2 * speedups["uncached"], timing
@@ -358,6 +395,30 @@ def test_a_recompiled_epoch_is_marked_and_40_ms_epochs_stay_visible(light, site)
     assert card["scale"] == "log"
     heights = [bar["height"] for bar in card["bars"]]
     assert min(heights[2:]) > max(heights) / 5
+    assert light.errors == []
+
+
+def test_timing_axes_are_titled_in_seconds_and_nothing_stacks_on_a_log_scale(
+    light, site
+):
+    cards = {
+        run: card
+        for run, card in _cards(light.open_tab(TIMING)).items()
+        if card["error"] is None
+    }
+    assert cards
+    # One scale for every run: the same kind and the same ticks in each card.
+    assert {card["scale"] for card in cards.values()} == {"log"}  # 3 s beside ms
+    assert len({tuple(card["ticks"]) for card in cards.values()}) == 1
+    for card in cards.values():
+        assert card["titles"]["epochs"] == {
+            "scale": "log",
+            "x": "epoch",
+            "y": "seconds (log scale)",
+        }
+        # The stacked first epoch is always linear, from 0.
+        assert card["titles"]["first"] == {"scale": "linear", "x": "seconds", "y": None}
+        assert card["segmentsOnLog"] == 0
     assert light.errors == []
 
 
