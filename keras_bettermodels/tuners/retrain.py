@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
+import math
 import os
 import time
 import warnings
@@ -14,7 +16,7 @@ import keras
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
-from keras_bettermodels import _validation
+from keras_bettermodels import _snapshot, _validation
 from keras_bettermodels._compat import tuner as _kt
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels.tuners import _artefacts, _data
@@ -404,6 +406,7 @@ class RetrainOnFullData(_TunerBase):
         results = super().run_trial(trial, *args, **kwargs)
         items = results if isinstance(results, list) else [results]
         histories = [r for r in items if isinstance(r, keras.callbacks.History)]
+        _check_objective_logged(self.oracle.objective, histories)
         _kt.save_json(
             os.path.join(self.get_trial_dir(trial.trial_id), FIT_RESULT),
             {
@@ -579,6 +582,7 @@ class RetrainOnFullData(_TunerBase):
         epochs_run = (
             len(results.epoch) if isinstance(results, keras.callbacks.History) else None
         )
+        _check_finite(model, results)
         self._retrained_model = model
         self._compile_for_saving(model, hp)
         info = RetrainInfo(
@@ -721,7 +725,8 @@ class RetrainOnFullData(_TunerBase):
         build_config = model.get_build_config() if model.built else None
         document = {
             "format": _FORMAT,
-            "info": asdict(info),
+            # Relative to the project: a moved or copied project still finds it.
+            "info": {**asdict(info), "model_path": RETRAINED_MODEL},
             "hyperparameters": hp.get_config(),
             "build_config": build_config,
         }
@@ -761,6 +766,10 @@ class RetrainOnFullData(_TunerBase):
             else:
                 return None
             info = RetrainInfo.from_dict(document["info"])
+            if info.model_path is not None:  # where this project keeps it now
+                info = RetrainInfo.from_dict(
+                    {**asdict(info), "model_path": self._retrained_path()}
+                )
             return info, document["hyperparameters"], document.get("build_config")
         except _artefacts.ArtefactError as error:
             if mismatch == "raise":
@@ -808,6 +817,48 @@ class RetrainOnFullData(_TunerBase):
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _check_finite(model: keras.Model, results: Any) -> None:
+    """A `RuntimeError` for a retrain that diverged: never saved, never reused."""
+    bad = _snapshot.first_nonfinite_variable(model)
+    if bad is None:
+        return
+    where = ""
+    if isinstance(results, keras.callbacks.History):
+        for epoch, loss in enumerate(results.history.get("loss", [])):
+            if not math.isfinite(float(loss)):
+                where = f" at epoch {epoch + 1} (loss={float(loss)})"
+                break
+    raise RuntimeError(
+        f"The retrain on the full data diverged{where}: {bad.path} is not finite. "
+        "It is not saved, and the project keeps no retrained model from it. Look "
+        "for bad samples in the validation data (the trials never trained on "
+        "them), or retrain with a lower learning rate."
+    )
+
+
+def _check_objective_logged(objective: Any, histories: list[Any]) -> None:
+    """A `FatalValueError` (it ends the search) for an objective no epoch logged.
+
+    keras-tuner would fail every trial with a bare `KeyError: 'val_acc'`, print
+    "Best val_acc So Far: None" and go on. Our `EarlyStopping` names the
+    metrics that were logged for a wrong `monitor`; so does this.
+    """
+    objectives = getattr(objective, "objectives", None) or [objective]
+    for history in histories:
+        logged = sorted(history.history)
+        for name in (getattr(o, "name", None) for o in objectives):
+            if not logged or name is None or name in logged:
+                continue
+            close = difflib.get_close_matches(name, logged, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise keras_tuner.errors.FatalValueError(
+                f"The objective {name!r} is not among the metrics the model "
+                f"logged: {', '.join(map(repr, logged))}.{hint} Pass "
+                "`objective=` one of them (or a `keras_tuner.Objective` naming "
+                "one)."
+            )
 
 
 def _trains_by_itself(cls: type) -> bool:

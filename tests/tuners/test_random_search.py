@@ -583,3 +583,58 @@ def test_tf_data_datasets_are_concatenated_for_the_retrain(digits, tmp_path):
     np.testing.assert_array_equal(seen_y, np.concatenate([y, y_val]))
     info = tuner.retrain_info
     assert (info.data, info.batches, info.samples) == ("dataset", 10 + 4, None)
+
+
+class TestObjective:
+    def test_an_objective_no_epoch_logged_is_an_error_naming_the_logged_ones(
+        self, digits, tmp_path
+    ):
+        with pytest.raises(keras_tuner.errors.FatalValueError) as caught:
+            _search(tmp_path, digits, tuner_kwargs={"objective": "val_acc"})
+        message = str(caught.value)
+        assert "'val_acc' is not among the metrics the model logged" in message
+        assert "'val_accuracy'" in message and "Did you mean 'val_accuracy'?" in message
+
+
+class TestDivergedRetrain:
+    def test_a_retrain_that_diverges_is_not_saved_nor_returned(self, digits, tmp_path):
+        x, y, x_val, y_val = _split(digits)
+        x_val = x_val.copy()
+        x_val[0] = 1e30  # one bad sample the trials never trained on
+        tuner = RandomSearch(
+            Recording(),
+            objective="loss",
+            max_trials=1,
+            directory=str(tmp_path),
+            project_name="diverged",
+        )
+        with pytest.warns(UserWarning, match=r"diverged at epoch 1 \(loss=(nan|inf)"):
+            tuner.search(x, y, epochs=2, validation_data=(x_val, y_val), verbose=0)
+        assert not (tmp_path / "diverged" / "retrained.keras").exists()
+        assert "diverged" in tuner.retrain_info.skipped
+        with pytest.raises(RuntimeError, match=r"retrain was skipped: .*diverged"):
+            tuner.get_retrained_model()
+        with pytest.raises(RuntimeError, match="diverged"):
+            tuner.retrain(x, y, epochs=2, validation_data=(x_val, y_val), verbose=0)
+
+
+class TestMovedProject:
+    def test_a_moved_project_finds_its_retrained_model(self, searched, tmp_path):
+        moved = tmp_path / "elsewhere"
+        shutil.copytree(searched.directory, moved)
+        tuner = RandomSearch(
+            Recording(),
+            objective="val_accuracy",
+            directory=str(moved),
+            project_name="search",
+            overwrite=False,
+        )
+        assert tuner.retrain_info.model_path == str(
+            moved / "search" / "retrained.keras"
+        )
+        model = tuner.get_retrained_model()
+        original = searched.tuner.get_retrained_model()
+        for a, b in zip(model.get_weights(), original.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        document = (moved / "search" / "retrained.json").read_text()
+        assert str(searched.directory) not in document
