@@ -154,6 +154,24 @@ def _falling_run(scales: Sequence[float | None]) -> int:
     return run
 
 
+def _coming_down(checks: Sequence[LossScaleCheck]) -> bool:
+    """Whether every skipped step so far brought the scale down from its start.
+
+    That is the start of every run: the scale starts high (2**15) and halves
+    at each skipped step until the gradients fit in float16. It holds while
+    every reading that ran steps skipped some and lowered the scale, still
+    at 1 or above; a clean reading, a rise (the scale grew after its growth
+    interval of clean steps) or a scale below 1 ends it.
+    """
+    ran = [check for check in checks if check.steps_run]
+    if not ran or any(check.skipped == 0 for check in ran):
+        return False
+    scales = [check.scale for check in checks if check.scale is not None]
+    if len(scales) < len(checks) or scales[-1] < 1:
+        return False
+    return all(later < earlier for earlier, later in itertools.pairwise(scales))
+
+
 def _collapse_state(scales: Sequence[float | None], collapse_checks: int) -> str | None:
     """`"below-one"`, `"falling"` or `None` for the latest of `scales`."""
     if not scales or scales[-1] is None:
@@ -179,7 +197,11 @@ def analyze_loss_scale(
         collapse_checks: a scale that fell at this many readings in a row is
             reported as collapsing. Defaults to `3`.
         warning_share: skipped steps above this share of the steps since the
-            previous reading are a warning, not an info. Defaults to `0.05`.
+            previous reading are a warning, not an info, unless they are the
+            start of the run: while every reading has skipped steps and
+            lowered the scale (still at 1 or above), the scale is coming down
+            from its starting value to where the gradients fit, as it does in
+            every run, and the skips are an info. Defaults to `0.05`.
 
     Returns:
         A `LossScaleReport`; its `findings` are about the latest reading only,
@@ -203,10 +225,19 @@ def analyze_loss_scale(
         )
         if latest.skipped:
             latest_share = latest.skipped / latest.steps_run
+            starting = _coming_down(checks)
+            if starting:
+                scale_text += (
+                    " Every reading so far skipped steps and lowered the scale: "
+                    "the LossScaleOptimizer is still lowering it from its start "
+                    "to where the gradients fit in float16."
+                )
             found.append(
                 Finding(
                     findings_lib.SKIPPED_STEPS,
-                    "warning" if latest_share > warning_share else "info",
+                    "warning"
+                    if latest_share > warning_share and not starting
+                    else "info",
                     f"The LossScaleOptimizer skipped {latest.skipped} of "
                     f"{latest.steps_run} training steps ({latest_share:.1%}) in "
                     f"{latest.name} (non-finite gradients); {skipped} of "

@@ -61,6 +61,35 @@ def test_many_skips_are_a_warning_and_totals_add_up():
     assert report.skipped_share == pytest.approx(0.105)
 
 
+@pytest.mark.parametrize(
+    ("rows", "levels"),
+    [
+        # The zoo's attention block, 3 steps an epoch: the scale comes down
+        # from 2**15 to where its gradients fit, as it does at every start.
+        ([(3, 1, 2.0**14)], ["info"]),
+        ([(3, 0, 2.0**12), (3, 1, 2.0**10)], ["info", "info"]),
+        # A clean epoch ends the start: later skips are judged by their share.
+        (
+            [(3, 1, 2.0**14), (3, 3, 2.0**14), (3, 2, 2.0**13)],
+            ["info", None, "warning"],
+        ),
+        # The scale rose (2000 clean steps): the start is over.
+        ([(3, 3, 2.0**16), (3, 2, 2.0**15)], [None, "warning"]),
+        # Below 1 is no start any more: a warning beside the collapse error.
+        ([(20, 0, 2.0**-5)], ["warning"]),
+    ],
+)
+def test_skips_while_the_scale_comes_down_from_its_start_are_an_info(rows, levels):
+    found = []
+    for end in range(1, len(rows) + 1):
+        report = analyze_loss_scale(_checks(rows[:end]))
+        skipped = [f for f in report.findings if f.code == "skipped-steps"]
+        found.append(skipped[0].level if skipped else None)
+    assert found == levels
+    if levels[-1] == "info":
+        assert "still lowering it from its start" in skipped[0].message
+
+
 def test_findings_are_about_the_latest_reading_only():
     report = analyze_loss_scale(_checks([(100, 90, 2.0**14), (100, 100, 2.0**14)]))
     assert report.findings == ()
