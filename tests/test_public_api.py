@@ -40,7 +40,15 @@ def test_public_surface():
         "prune_low_magnitude",
         "strip_pruning",
         "sparsity_report",
+        # and the rest of tfmot.sparsity.keras
+        "PrunableLayer",
+        "PruneForLatencyOnXNNPack",
+        "PruningPolicy",
+        "PruningSummaries",
+        "UpdatePruningStep",
+        "prune_scope",
     }
+    assert set(pruning.TFMOT_NAMES) <= set(pruning.__all__)
     assert tuners.__all__ == [
         "BayesianOptimization",
         "GridSearch",

@@ -18,7 +18,9 @@ __all__ = [
     "autocast_disabled",
     "current_stateless_scope",
     "find_training_frame",
+    "input_shape_argument",
     "is_functional",
+    "set_input_shape_argument",
     "set_jax_trainer_state",
     "set_train_function",
     "train_function",
@@ -47,6 +49,27 @@ def is_functional(model: Any) -> bool:
     from keras.src.models.functional import Functional
 
     return isinstance(model, keras.Sequential | Functional)
+
+
+def input_shape_argument(layer: Any) -> tuple[Any, ...] | None:
+    """The `input_shape=` (or `input_dim=`) `layer` was created with, or `None`.
+
+    Keras 3.15.1: `Layer.__init__` keeps it in `_input_shape_arg` (set only
+    when one is given; `input_dim=d` as `(d,)`), and `Sequential.add` makes an
+    `InputLayer` from its first layer's.
+    """
+    shape = getattr(layer, "_input_shape_arg", None)
+    return None if shape is None else tuple(shape)
+
+
+def set_input_shape_argument(layer: Any, shape: tuple[Any, ...]) -> None:
+    """Gives `layer` an input shape, as if created with `input_shape=shape`.
+
+    Without the warning Keras gives for that argument (the user already had
+    it for the layer the shape comes from). Keras 3.15.1:
+    `Layer._input_shape_arg`, read by `Sequential.add`.
+    """
+    layer._input_shape_arg = tuple(shape)
 
 
 def train_function(model: Any) -> Any:

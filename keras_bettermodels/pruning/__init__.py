@@ -1,18 +1,40 @@
 """Magnitude pruning for Keras 3: schedules, masks, the wrapper, stripping, reports.
 
 Wrap a model's layers with `prune_low_magnitude`, train it with
-`keras_bettermodels.callbacks.UpdatePruningMasks`, check it with
+`UpdatePruningMasks` (tfmot's `UpdatePruningStep`), check it with
 `sparsity_report` and export it with `strip_pruning`. The wrapper is
 `PruneLowMagnitude` (also importable from `keras_bettermodels.layers`).
 
+This module holds every name of TensorFlow Model Optimization's
+`tfmot.sparsity.keras`, so that a tfmot script ports with one import line:
+`import keras_bettermodels.pruning as sparsity` for
+`from tensorflow_model_optimization.sparsity import keras as sparsity`, or
+`from keras_bettermodels.pruning import tfmot` for
+`import tensorflow_model_optimization as tfmot` (then
+`tfmot.sparsity.keras.prune_low_magnitude` resolves here).
+
 One concept per module: `schedules` (when and how sparse), `masks` (which
 weights: unstructured, blocks, M by N), `wrapper` (`PruneLowMagnitude`),
-`prune` (wrap and strip a model), `report` (`sparsity_report`) and
-`recovery` (the trainer left fit to train after a refused step).
+`prunable_layer` (custom layers naming their prunable weights), `policy`
+(which layers of a model), `prune` (wrap and strip a model), `callbacks`
+(drive the step, log the sparsity), `report` (`sparsity_report`), `recovery`
+(the trainer left fit to train after a refused step) and `tfmot` (tfmot's
+module path).
 """
 
+from keras_bettermodels.pruning.callbacks import (
+    PruningSummaries,
+    UpdatePruningMasks,
+    UpdatePruningStep,
+)
 from keras_bettermodels.pruning.masks import block_mask, m_by_n_mask, magnitude_mask
-from keras_bettermodels.pruning.prune import prune_low_magnitude, strip_pruning
+from keras_bettermodels.pruning.policy import PruneForLatencyOnXNNPack, PruningPolicy
+from keras_bettermodels.pruning.prunable_layer import PrunableLayer
+from keras_bettermodels.pruning.prune import (
+    prune_low_magnitude,
+    prune_scope,
+    strip_pruning,
+)
 from keras_bettermodels.pruning.report import (
     LayerSparsity,
     SparsityReport,
@@ -25,17 +47,40 @@ from keras_bettermodels.pruning.schedules import (
 )
 from keras_bettermodels.pruning.wrapper import PruneLowMagnitude, pruning_wrappers
 
+# Every name `tfmot.sparsity.keras` exports (tensorflow-model-optimization
+# 0.8.1, `python/core/api/sparsity/keras/__init__.py`).
+TFMOT_NAMES = (
+    "ConstantSparsity",
+    "PolynomialDecay",
+    "PrunableLayer",
+    "PruneForLatencyOnXNNPack",
+    "PruningPolicy",
+    "PruningSchedule",
+    "PruningSummaries",
+    "UpdatePruningStep",
+    "prune_low_magnitude",
+    "prune_scope",
+    "strip_pruning",
+)
+
 __all__ = [
     "ConstantSparsity",
     "LayerSparsity",
     "PolynomialDecay",
+    "PrunableLayer",
+    "PruneForLatencyOnXNNPack",
     "PruneLowMagnitude",
+    "PruningPolicy",
     "PruningSchedule",
+    "PruningSummaries",
     "SparsityReport",
+    "UpdatePruningMasks",
+    "UpdatePruningStep",
     "block_mask",
     "m_by_n_mask",
     "magnitude_mask",
     "prune_low_magnitude",
+    "prune_scope",
     "pruning_wrappers",
     "sparsity_report",
     "strip_pruning",

@@ -48,19 +48,24 @@ def magnitude_mask(weights: Any, sparsity: Any) -> Any:
     return ops.cast(ops.greater_equal(magnitudes, threshold), weights.dtype)
 
 
-def block_mask(weights: Any, sparsity: Any, block_size: tuple[int, int]) -> Any:
+def block_mask(
+    weights: Any, sparsity: Any, block_size: tuple[int, int], pooling: str = "AVG"
+) -> Any:
     """The mask that prunes whole `(rows, cols)` blocks of a 2-D weight.
 
-    Each block is scored by the mean magnitude of its weights (TensorFlow Model
-    Optimization's default `"AVG"` pooling); the `sparsity` fraction of blocks
-    with the smallest scores is pruned, as `magnitude_mask` does for single
-    weights. A weight whose shape is not a multiple of the block size is padded
-    with zeros to score the blocks at its edges.
+    Each block is scored by the mean (`pooling="AVG"`) or the largest
+    (`"MAX"`) magnitude of its weights, TensorFlow Model Optimization's two
+    `block_pooling_type`s; the `sparsity` fraction of blocks with the smallest
+    scores is pruned, as `magnitude_mask` does for single weights. Blocks start
+    at the top left; where the weight's shape is not a multiple of the block
+    size, the blocks at its right and bottom edges are smaller, and scored by
+    the weights they have (zero padding would make them look small).
 
     Args:
         weights: a 2-D float tensor.
         sparsity: a float scalar (tensor) in [0, 1).
         block_size: `(rows, cols)`.
+        pooling: `"AVG"` or `"MAX"`. Defaults to `"AVG"`.
 
     Returns:
         A tensor of `weights`' shape and dtype, 1 where a weight is kept.
@@ -70,13 +75,21 @@ def block_mask(weights: Any, sparsity: Any, block_size: tuple[int, int]) -> Any:
     padded_rows = -(-rows // block_rows) * block_rows
     padded_cols = -(-cols // block_cols) * block_cols
     magnitudes = ops.abs(weights)
+    padding = ((0, padded_rows - rows), (0, padded_cols - cols))
     if (padded_rows, padded_cols) != (rows, cols):
-        magnitudes = ops.pad(
-            magnitudes, ((0, padded_rows - rows), (0, padded_cols - cols))
-        )
+        magnitudes = ops.pad(magnitudes, padding)
     grid = (padded_rows // block_rows, padded_cols // block_cols)
     blocks = ops.reshape(magnitudes, (grid[0], block_rows, grid[1], block_cols))
-    scores = ops.mean(blocks, axis=(1, 3))
+    if pooling == "MAX":
+        scores = ops.max(blocks, axis=(1, 3))
+    else:
+        # The mean over the block's own weights: the padding does not count.
+        counts = np.pad(np.ones((rows, cols), "float32"), padding)
+        counts = counts.reshape(grid[0], block_rows, grid[1], block_cols)
+        scores = ops.divide(
+            ops.sum(blocks, axis=(1, 3)),
+            ops.cast(counts.sum(axis=(1, 3)), blocks.dtype),
+        )
     kept = magnitude_mask(scores, sparsity)
     kept = ops.repeat(ops.repeat(kept, block_rows, axis=0), block_cols, axis=1)
     return ops.cast(kept[:rows, :cols], weights.dtype)

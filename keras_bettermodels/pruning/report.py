@@ -12,6 +12,7 @@ from keras import ops
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.pruning.masks import m_by_n_violations
+from keras_bettermodels.pruning.prunable_layer import PrunableLayer
 from keras_bettermodels.pruning.wrapper import (
     M_BY_N_LAYERS,
     PruneLowMagnitude,
@@ -28,7 +29,8 @@ class LayerSparsity:
 
     Attributes:
         layer: the layer's name (the wrapper's, for a pruned layer).
-        weight: the pruned weight's attribute: `"kernel"` or `"embeddings"`.
+        weight: the pruned weight's attribute, `"kernel"` or `"embeddings"`,
+            or its variable's name for a `PrunableLayer` (`"bias"`, say).
         shape: the weight's shape.
         size: its number of entries.
         zeros: how many of them are exactly zero.
@@ -162,11 +164,12 @@ def _pattern_cell(entry: LayerSparsity) -> str:
 def sparsity_report(
     model: keras.layers.Layer, m_by_n: tuple[int, int] | None = None
 ) -> SparsityReport:
-    """Reports, per prunable layer, the fraction of its pruned weight that is zero.
+    """Reports, per prunable weight, the fraction of it that is zero.
 
     Covers every Dense, Conv1D/2D/3D, DepthwiseConv2D and Embedding layer of
     the model, nested ones included, wrapped in `PruneLowMagnitude` or not, so
-    it also checks a model after `strip_pruning`. For wrapped layers it adds the
+    it also checks a model after `strip_pruning`; and every weight a wrapped
+    `PrunableLayer` prunes (one row each). For wrapped layers it adds the
     mask's sparsity, the pruning step and the sparsity the schedule asked for
     at the last step taken. Read it outside `fit` (on JAX the variables are synchronised
     at the end of each epoch).
@@ -215,23 +218,28 @@ def sparsity_report(
         if id(layer) in inner_layers or not layer.built:
             continue
         if isinstance(layer, PruneLowMagnitude):
-            weight = layer.pruned_weight
-            mask = ops.convert_to_numpy(layer.pruning_mask)
             step = int(ops.convert_to_numpy(layer.pruning_step))
-            entries.append(
-                _entry(
-                    layer.name,
-                    layer.weight_name,
-                    weight,
-                    pruned=True,
-                    mask_sparsity=float(np.mean(mask == 0)),
-                    step=step,
-                    scheduled_sparsity=(
-                        layer.schedule.sparsity_at(step - 1) if step > 0 else None
-                    ),
-                    **_pattern(weight, layer.sparsity_m_by_n or m_by_n, layer.layer),
+            scheduled = layer.schedule.sparsity_at(step - 1) if step > 0 else None
+            for weight_name, weight, mask in zip(
+                layer.pruned_weight_names,
+                layer.pruned_weights,
+                layer.pruning_masks,
+                strict=True,
+            ):
+                entries.append(
+                    _entry(
+                        layer.name,
+                        weight_name,
+                        weight,
+                        pruned=True,
+                        mask_sparsity=float(np.mean(ops.convert_to_numpy(mask) == 0)),
+                        step=step,
+                        scheduled_sparsity=scheduled,
+                        **_pattern(
+                            weight, layer.sparsity_m_by_n or m_by_n, layer.layer
+                        ),
+                    )
                 )
-            )
             continue
         name = prunable_weight_name(layer)
         if name is None:
@@ -256,7 +264,8 @@ def _pattern(
     """The M-by-N fields of a `LayerSparsity`: empty unless the pattern applies."""
     if (
         m_by_n is None
-        or not isinstance(layer, M_BY_N_LAYERS)
+        or not isinstance(layer, (*M_BY_N_LAYERS, PrunableLayer))
+        or len(weight.shape) < 2
         or int(weight.shape[-2]) % m_by_n[1]
     ):
         return {}

@@ -23,11 +23,20 @@ from keras import ops
 
 from keras_bettermodels import _validation
 
-__all__ = ["ConstantSparsity", "PolynomialDecay", "PruningSchedule", "resolve_schedule"]
+__all__ = [
+    "SHORTFALL_TOLERANCE",
+    "ConstantSparsity",
+    "PolynomialDecay",
+    "PruningSchedule",
+    "default_schedule",
+    "resolve_schedule",
+]
 
 logger = logging.getLogger(__name__)
 
 _SPARSITY = "a number in [0, 1)"
+# A shortfall of less than this (half a point of sparsity) is not worth a warning.
+SHORTFALL_TOLERANCE = 0.005
 _HOST_TABLE_STEPS = 4096
 
 
@@ -293,8 +302,10 @@ class PolynomialDecay(PruningSchedule):
     fast at first, while the network can recover, then more and more slowly.
     The masks are updated at steps `begin_step`, `begin_step + frequency`, ...,
     up to `end_step`; `final_sparsity` is reached at `end_step` when
-    `end_step - begin_step` is a multiple of `frequency` (otherwise at the last
-    update before it, with a warning at construction).
+    `end_step - begin_step` is a multiple of `frequency`. Otherwise the last
+    update comes before `end_step`, short of `final_sparsity`: usually by a
+    hair, as the curve is flat there; a warning at construction says so when
+    the shortfall is over half a point of sparsity.
 
     Args:
         initial_sparsity: the sparsity at `begin_step`, in [0, 1).
@@ -354,16 +365,28 @@ class PolynomialDecay(PruningSchedule):
             begin_step, end_step, frequency, forever_allowed=False
         )
         self.power = _validation.check_number("power", power, strictly_positive=True)
-        if (self.end_step - self.begin_step) % self.frequency:
-            last = self.end_step - (self.end_step - self.begin_step) % self.frequency
+        last = self.end_step - (self.end_step - self.begin_step) % self.frequency
+        reached = self._sparsity_on_host(last)
+        if self.final_sparsity - reached > SHORTFALL_TOLERANCE:
             warnings.warn(
                 f"PolynomialDecay: end_step - begin_step = "
                 f"{self.end_step - self.begin_step} is not a multiple of "
                 f"frequency={self.frequency}, so the masks are last updated at step "
-                f"{last}, short of final_sparsity={self.final_sparsity}. Make "
-                "end_step - begin_step a multiple of frequency to reach it.",
+                f"{last}, to sparsity {reached:.3f}, short of "
+                f"final_sparsity={self.final_sparsity}. Make end_step - begin_step "
+                "a multiple of frequency to reach it.",
                 stacklevel=2,
             )
+
+    def _sparsity_on_host(self, step: int) -> float:
+        """`sparsity_at(step)` in plain Python (no backend), for `__init__`."""
+        progress = (step - self.begin_step) / (self.end_step - self.begin_step)
+        progress = min(max(progress, 0.0), 1.0)
+        remaining = (1.0 - progress) ** self.power
+        return (
+            self.final_sparsity
+            + (self.initial_sparsity - self.final_sparsity) * remaining
+        )
 
     def __call__(self, step: Any) -> tuple[Any, Any]:
         should_prune = self._should_prune(
@@ -392,6 +415,15 @@ class PolynomialDecay(PruningSchedule):
         }
 
 
+def default_schedule() -> PruningSchedule:
+    """TensorFlow Model Optimization's default: `ConstantSparsity(0.5, 0)`.
+
+    Half of each pruned weight is zero from the first training step on, the
+    masks updated every 100 steps for as long as training goes on.
+    """
+    return ConstantSparsity(0.5, begin_step=0)
+
+
 def resolve_schedule(schedule: Any, pruning_schedule: Any) -> PruningSchedule:
     """The one schedule given as `schedule` or as tfmot's `pruning_schedule`.
 
@@ -400,10 +432,10 @@ def resolve_schedule(schedule: Any, pruning_schedule: Any) -> PruningSchedule:
         pruning_schedule: TensorFlow Model Optimization's name for it.
 
     Returns:
-        The `PruningSchedule` given.
+        The `PruningSchedule` given, or `default_schedule()` when neither is.
 
     Raises:
-        ValueError: if both or neither are given.
+        ValueError: if both are given.
         TypeError: if the one given is not a `PruningSchedule`.
     """
     if schedule is not None and pruning_schedule is not None:
@@ -418,14 +450,7 @@ def resolve_schedule(schedule: Any, pruning_schedule: Any) -> PruningSchedule:
     name = "schedule" if pruning_schedule is None else "pruning_schedule"
     value = schedule if pruning_schedule is None else pruning_schedule
     if value is None:
-        raise ValueError(
-            _validation.invalid_value(
-                "schedule",
-                "a PruningSchedule, given as `schedule=` or `pruning_schedule=`",
-                None,
-                "For example: schedule=ConstantSparsity(0.8, begin_step=0).",
-            )
-        )
+        return default_schedule()
     if not isinstance(value, PruningSchedule):
         raise TypeError(
             _validation.invalid_type(

@@ -2,15 +2,17 @@
 
 How it works, on every backend:
 
-- The wrapper adds two non-trainable variables: `pruning_mask` (the shape of
-  the pruned weight, 1 = kept, 0 = pruned) and `pruning_step` (the number of
-  training steps taken, over every `fit`).
+- The wrapper adds non-trainable variables: a mask per pruned weight
+  (`pruning_mask` for the first, of its shape, 1 = kept, 0 = pruned) and
+  `pruning_step` (the number of training steps taken, over every `fit`). A
+  built-in layer has one pruned weight (its kernel or embedding matrix); a
+  `PrunableLayer` names its own.
 - In `call(training=True)`, inside the compiled training step, it reads the
-  schedule at `pruning_step`; when the schedule says so it recomputes the mask
+  schedule at `pruning_step`; when the schedule says so it recomputes the masks
   from the weights' magnitudes; then it advances `pruning_step`. The wrapped
-  layer runs with its weight multiplied by the mask, so pruned weights get a
-  zero gradient.
-- The pruned weight's variable gets a constraint that multiplies it by the
+  layer runs with its weights multiplied by their masks, so pruned weights get
+  a zero gradient.
+- Each pruned weight's variable gets a constraint that multiplies it by its
   mask. Keras applies variable constraints right after each optimizer update,
   inside the compiled step, so the stored weight is exactly zero where the mask
   is, whatever the optimizer does (Adam's momentum, weight decay).
@@ -32,18 +34,22 @@ from keras_bettermodels import _validation
 from keras_bettermodels._compat import pruning as _compat
 from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.pruning.masks import block_mask, m_by_n_mask, magnitude_mask
+from keras_bettermodels.pruning.prunable_layer import PrunableLayer
 from keras_bettermodels.pruning.recovery import recover_trainer_before_raising
 from keras_bettermodels.pruning.schedules import PruningSchedule, resolve_schedule
 
 __all__ = [
+    "BLOCK_POOLING_TYPES",
     "MISSING_CALLBACK",
     "PRUNABLE_WEIGHTS",
     "PruneLowMagnitude",
+    "is_prunable",
     "prunable_weight_name",
     "pruning_wrappers",
 ]
 
-# Layer class -> attribute holding the weight that is pruned (biases are not).
+# Layer class -> attribute holding the weight that is pruned (biases are not,
+# unless a `PrunableLayer` says so).
 PRUNABLE_WEIGHTS: dict[type, str] = {
     keras.layers.Dense: "kernel",
     keras.layers.Conv1D: "kernel",
@@ -62,6 +68,9 @@ MISSING_CALLBACK = (
 )
 
 
+# TensorFlow Model Optimization's `block_pooling_type`s: how a block is scored.
+BLOCK_POOLING_TYPES = ("AVG", "MAX")
+
 # Layers whose pruned weight has an input axis at -2, for M-by-N sparsity.
 M_BY_N_LAYERS: tuple[type, ...] = (
     keras.layers.Dense,
@@ -79,34 +88,53 @@ def prunable_weight_name(layer: keras.layers.Layer) -> str | None:
 
     Returns:
         `"kernel"` for Dense, Conv1D/2D/3D and DepthwiseConv2D (and their
-        subclasses), `"embeddings"` for Embedding, `None` for any other layer.
+        subclasses), `"embeddings"` for Embedding, `None` for any other layer
+        and for a `PrunableLayer`, which names its weights itself.
     """
+    if isinstance(layer, PrunableLayer):
+        return None
     for cls, name in PRUNABLE_WEIGHTS.items():
         if isinstance(layer, cls):
             return name
     return None
 
 
-def _prunable_names() -> str:
-    return ", ".join(cls.__name__ for cls in PRUNABLE_WEIGHTS)
+def is_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether `PruneLowMagnitude` can wrap `layer`.
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        True for the layer types of `PRUNABLE_WEIGHTS` (and their subclasses)
+        and for a `PrunableLayer`.
+    """
+    return isinstance(layer, PrunableLayer) or prunable_weight_name(layer) is not None
+
+
+def prunable_names() -> str:
+    """The layer types that can be pruned, for error messages."""
+    return ", ".join([*(cls.__name__ for cls in PRUNABLE_WEIGHTS), "PrunableLayer"])
 
 
 class _MaskConstraint:
-    """Keeps the pruned weight exactly zero after every optimizer update.
+    """Keeps a pruned weight exactly zero after every optimizer update.
 
     Keras calls `variable.constraint(variable)` right after applying the
     gradients, inside the compiled training step. Any constraint the layer
-    already had runs first.
+    already had runs first. `index` is the weight's place in the wrapper's
+    `pruned_weights`.
     """
 
-    def __init__(self, wrapper: PruneLowMagnitude, previous: Any) -> None:
+    def __init__(self, wrapper: PruneLowMagnitude, index: int, previous: Any) -> None:
         self.wrapper = wrapper
+        self.index = index
         self.previous = previous
 
     def __call__(self, weights: Any) -> Any:
         if self.previous is not None:
             weights = self.previous(weights)
-        mask = self.wrapper._mask_for_constraint()
+        mask = self.wrapper._mask_for_constraint(self.index)
         if mask is None:
             return weights
         return ops.multiply(weights, ops.cast(mask, weights.dtype))
@@ -121,6 +149,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     (Embedding) gets a mask, a non-trainable variable. At the steps the
     `schedule` names, the mask is recomputed so that the scheduled fraction of
     the weights, those of smallest magnitude, is zero. Biases are not pruned.
+    A custom layer that subclasses `PrunableLayer` names the weights to prune
+    with `get_prunable_weights()` (its bias too, say); each gets its own mask.
 
     Pruned weights stay exactly zero through every optimizer step, including
     Adam's momentum and weight decay: a constraint re-applies the mask to the
@@ -128,11 +158,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     Two structured patterns replace the unstructured one, as in TensorFlow
     Model Optimization: `block_size=(r, c)` prunes whole `r x c` blocks of a
-    2-D weight (scored by their mean magnitude), and `sparsity_m_by_n=(2, 4)`
-    keeps the 2 largest of every 4 consecutive weights along the input axis
-    (the pattern of the sparse Tensor Cores of Ampere and newer GPUs). With
-    `sparsity_m_by_n` the schedule says when the masks are updated; the
-    sparsity is always `1 - m / n`.
+    2-D weight (scored by their mean or largest magnitude), and
+    `sparsity_m_by_n=(2, 4)` keeps the 2 largest of every 4 consecutive
+    weights along the input axis (the pattern of the sparse Tensor Cores of
+    Ampere and newer GPUs). With `sparsity_m_by_n` the schedule says when the
+    masks are updated; the sparsity is always `1 - m / n`.
 
     Train with the `keras_bettermodels.callbacks.UpdatePruningMasks` callback:
     without it, `fit` raises an error that says to add it. The step counter,
@@ -141,40 +171,53 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     Remove the wrappers for export with
     `keras_bettermodels.pruning.strip_pruning`.
 
+    A layer created with `input_shape=` (or `input_dim=`) hands it to its
+    wrapper, so that a `Sequential` model whose first layer is the wrapper is
+    built at once, as with the bare layer.
+
     Args:
         layer: the layer to prune: a `Dense`, `Conv1D`, `Conv2D`, `Conv3D`,
-            `DepthwiseConv2D` or `Embedding` (or a subclass), built or not.
-            Quantized and LoRA-enabled layers are refused.
-        schedule: a `keras_bettermodels.pruning.PruningSchedule`, such as
-            `ConstantSparsity(0.8, begin_step=0)`.
-        pruning_schedule: TensorFlow Model Optimization's name for
-            `schedule`; give one of the two.
-        block_size: `(rows, cols)` of the blocks pruned whole, for a 2-D
-            weight (Dense, Embedding). Defaults to `(1, 1)`: single weights.
+            `DepthwiseConv2D` or `Embedding` (or a subclass), or a
+            `PrunableLayer`, built or not. Quantized and LoRA-enabled layers
+            are refused.
+        schedule: a `keras_bettermodels.pruning.PruningSchedule`. Defaults to
+            TensorFlow Model Optimization's default,
+            `ConstantSparsity(0.5, begin_step=0)`.
+        block_size: `(rows, cols)` of the blocks pruned whole, for 2-D
+            weights (Dense, Embedding). Defaults to `(1, 1)`: single weights.
+        block_pooling_type: how a block is scored: `"AVG"`, the mean
+            magnitude of its weights, or `"MAX"`, the largest. Defaults to
+            `"AVG"`.
         sparsity_m_by_n: `(m, n)`, such as `(2, 4)`: keep the `m` largest of
             every `n` consecutive weights along the input axis (Dense and
             Conv1D/2D/3D kernels; the input size must be a multiple of `n`).
             Defaults to `None`: unstructured.
+        pruning_schedule: TensorFlow Model Optimization's name for
+            `schedule`; give one of the two.
         **kwargs: passed to `keras.layers.Layer`. The name defaults to
             `"prune_low_magnitude_" + layer.name` and the dtype policy to the
             layer's.
 
     Attributes:
-        pruning_mask: the mask variable (non-trainable), created at build.
+        pruning_masks: the mask variables (non-trainable), one per pruned
+            weight, in the order of `pruned_weights`; created at build.
+        pruning_mask: the first of them.
         pruning_step: the step variable (non-trainable, int32), created at
             build.
         weight_name: the attribute of `layer` that is pruned, `"kernel"` or
-            `"embeddings"`.
+            `"embeddings"`; `None` for a `PrunableLayer`.
 
     Raises:
         TypeError: if `layer` is not a Keras layer or `schedule` is not a
             `PruningSchedule`.
         ValueError: if `layer` has no weight that can be pruned, both
-            `schedule` and `pruning_schedule` (or neither) are given,
-            `block_size` or `sparsity_m_by_n` is malformed, both are given, or
-            the layer does not fit them (at construction); if the weight is
+            `schedule` and `pruning_schedule` are given, `block_size`,
+            `block_pooling_type` or `sparsity_m_by_n` is malformed,
+            `block_size` and `sparsity_m_by_n` are both given, or the layer
+            does not fit them (at construction); if a pruned weight is
             quantized or LoRA-enabled, not 2-D for `block_size`, or its input
-            size is not a multiple of `n` (at build).
+            size is not a multiple of `n`, or `get_prunable_weights()` returns
+            no float variable of the layer (at build).
         RuntimeError: when called with `training=True` while pruning is not
             switched on by `UpdatePruningMasks`.
 
@@ -204,11 +247,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def __init__(
         self,
         layer: keras.layers.Layer,
-        schedule: PruningSchedule | None = None,  # 2nd positional, as tfmot's
+        schedule: PruningSchedule | None = None,  # tfmot's positional order
+        block_size: Sequence[int] = (1, 1),
+        block_pooling_type: str = "AVG",
+        sparsity_m_by_n: Sequence[int] | None = None,
         *,
         pruning_schedule: PruningSchedule | None = None,
-        block_size: Sequence[int] = (1, 1),
-        sparsity_m_by_n: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         schedule = resolve_schedule(schedule, pruning_schedule)
@@ -222,17 +266,17 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                     layer,
                 )
             )
-        weight_name = prunable_weight_name(layer)
-        if weight_name is None:
+        if not is_prunable(layer):
             raise ValueError(
                 _validation.invalid_value(
                     "layer",
-                    f"a layer with weights that can be pruned ({_prunable_names()})",
+                    f"a layer with weights that can be pruned ({prunable_names()})",
                     layer,
                     f"A {type(layer).__name__} layer cannot be pruned.",
                 )
             )
         block = check_block_size(block_size)
+        pooling = check_block_pooling_type(block_pooling_type)
         m_by_n = check_m_by_n(sparsity_m_by_n)
         if block != (1, 1) and m_by_n is not None:
             raise ValueError(
@@ -243,7 +287,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                     "Choose blocks or M-by-N sparsity, not both.",
                 )
             )
-        if m_by_n is not None and not isinstance(layer, M_BY_N_LAYERS):
+        if (
+            m_by_n is not None
+            and not isinstance(layer, PrunableLayer)
+            and not isinstance(layer, M_BY_N_LAYERS)
+        ):
             raise ValueError(
                 _validation.invalid_value(
                     "sparsity_m_by_n",
@@ -256,80 +304,133 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
+        input_shape = _compat.input_shape_argument(layer)
+        if input_shape is not None:
+            # What `Sequential` builds its input from, as tfmot copies it.
+            _compat.set_input_shape_argument(self, input_shape)
         self.schedule = schedule
         self.block_size = block
+        self.block_pooling_type = pooling
         self.sparsity_m_by_n = m_by_n
-        self.weight_name = weight_name
+        self.weight_name = prunable_weight_name(layer)
         self.supports_masking = getattr(layer, "supports_masking", False)
         # Switched on (`enable_pruning`) for the length of a `fit`.
         self._pruning_enabled = False
-        # JAX only: the mask computed by this step's forward pass, for the
-        # constraint (see `_mask_for_constraint`).
-        self._pending_mask: Any = None
+        # JAX only: the masks computed by this step's forward pass, for the
+        # constraints (see `_mask_for_constraint`).
+        self._pending_masks: tuple[Any, ...] | None = None
         # PyTorch only: the step as a Python int (see `_advance_eagerly`).
         self._host_step: int | None = None
 
     def build(self, input_shape: Any = None) -> None:
         super().build(input_shape)
-        weight = getattr(self.layer, self.weight_name, None)
-        if not isinstance(weight, keras.Variable) or not _is_float(weight.dtype):
+        weights = self.pruned_weights
+        self._check_pruned_weights(weights)
+        masks = []
+        for index, weight in enumerate(weights):
+            masks.append(
+                self.add_weight(
+                    name="pruning_mask" if index == 0 else f"pruning_mask_{index}",
+                    shape=weight.shape,
+                    initializer="ones",
+                    dtype=weight.dtype,
+                    trainable=False,
+                    autocast=False,
+                    aggregation="only_first_replica",
+                )
+            )
+            if index == 0:
+                # The step comes second, where models saved before `PrunableLayer`
+                # (one mask per wrapper) have it.
+                self.pruning_step = self.add_weight(
+                    name="pruning_step",
+                    shape=(),
+                    initializer="zeros",
+                    dtype="int32",
+                    trainable=False,
+                    aggregation="only_first_replica",
+                )
+        self.pruning_masks = masks
+        self.pruning_mask = masks[0]
+        for index, weight in enumerate(weights):
+            weight.constraint = _MaskConstraint(self, index, weight.constraint)
+        self.built = True
+
+    def _check_pruned_weights(self, weights: list[Any]) -> None:
+        """Refuses weights the masks cannot follow (`ValueError`)."""
+        where = (
+            f"`{self.weight_name}`"
+            if self.weight_name is not None
+            else "every weight `get_prunable_weights()` returns"
+        )
+        if not weights or not all(
+            isinstance(w, keras.Variable) and _is_float(w.dtype) for w in weights
+        ):
             raise ValueError(
                 _validation.invalid_value(
                     "layer",
-                    f"a layer whose `{self.weight_name}` is a float variable "
+                    f"a layer whose {where} is a float variable "
                     "(not quantized, no LoRA)",
                     self.layer,
-                    "Prune before quantizing, and without LoRA.",
+                    "Prune before quantizing, and without LoRA."
+                    if self.weight_name is not None
+                    else "Return the layer's weights, created by its `build`.",
                 )
             )
-        if self.block_size != (1, 1) and len(weight.shape) != 2:
+        if len({id(w) for w in weights}) != len(weights):
+            raise ValueError(
+                _validation.invalid_value(
+                    "layer",
+                    "a PrunableLayer whose `get_prunable_weights()` names each "
+                    "weight once",
+                    self.layer,
+                )
+            )
+        for weight in weights:
+            self._check_structure(weight)
+            if isinstance(weight.constraint, _MaskConstraint):
+                raise ValueError(
+                    _validation.invalid_value(
+                        "layer",
+                        "a layer that is not already pruned by another "
+                        "PruneLowMagnitude",
+                        self.layer,
+                    )
+                )
+
+    def _check_structure(self, weight: keras.Variable) -> None:
+        """Refuses a weight that `block_size` or `sparsity_m_by_n` cannot cut."""
+        name = weight.name if self.weight_name is None else self.weight_name
+        shape = tuple(weight.shape)
+        if self.block_size != (1, 1) and len(shape) != 2:
             raise ValueError(
                 _validation.invalid_value(
                     "block_size",
-                    f"(1, 1) for a weight that is not 2-D (`{self.weight_name}` "
-                    f"of `{self.layer.name}` has shape {tuple(weight.shape)})",
+                    f"(1, 1) for a weight that is not 2-D (`{name}` "
+                    f"of `{self.layer.name}` has shape {shape})",
                     self.block_size,
                 )
             )
-        if self.sparsity_m_by_n is not None:
-            n = self.sparsity_m_by_n[1]
-            inputs = int(weight.shape[-2])
-            if inputs % n:
-                raise ValueError(
-                    _validation.invalid_value(
-                        "sparsity_m_by_n",
-                        f"(m, n) with n dividing the input size {inputs} of "
-                        f"`{self.layer.name}`",
-                        self.sparsity_m_by_n,
-                    )
-                )
-        if isinstance(weight.constraint, _MaskConstraint):
+        if self.sparsity_m_by_n is None:
+            return
+        if len(shape) < 2:
             raise ValueError(
                 _validation.invalid_value(
-                    "layer",
-                    "a layer that is not already pruned by another PruneLowMagnitude",
-                    self.layer,
+                    "sparsity_m_by_n",
+                    f"None for a weight without an input axis (`{name}` of "
+                    f"`{self.layer.name}` has shape {shape})",
+                    self.sparsity_m_by_n,
                 )
             )
-        self.pruning_mask = self.add_weight(
-            name="pruning_mask",
-            shape=weight.shape,
-            initializer="ones",
-            dtype=weight.dtype,
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-        )
-        self.pruning_step = self.add_weight(
-            name="pruning_step",
-            shape=(),
-            initializer="zeros",
-            dtype="int32",
-            trainable=False,
-            aggregation="only_first_replica",
-        )
-        weight.constraint = _MaskConstraint(self, weight.constraint)
-        self.built = True
+        if int(shape[-2]) % self.sparsity_m_by_n[1]:
+            raise ValueError(
+                _validation.invalid_value(
+                    "sparsity_m_by_n",
+                    f"(m, n) with n dividing the input size {shape[-2]} of "
+                    f"`{name}` of `{self.layer.name}`",
+                    self.sparsity_m_by_n,
+                )
+            )
 
     @property
     def pruning_enabled(self) -> bool:
@@ -343,7 +444,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         again from `pruning_step`, so the schedule continues where it stopped.
         """
         self._pruning_enabled = True
-        self._pending_mask = None
+        self._pending_masks = None
         self._host_step = None
 
     def disable_pruning(self) -> None:
@@ -352,97 +453,124 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         `UpdatePruningMasks` calls it at the end of `fit`.
         """
         self._pruning_enabled = False
-        self._pending_mask = None
+        self._pending_masks = None
         self._host_step = None
 
     @property
+    def pruned_weights(self) -> list[keras.Variable]:
+        """The variables that are pruned, each with its mask in `pruning_masks`.
+
+        The wrapped layer's kernel or embedding matrix, or what its
+        `get_prunable_weights()` returns (after build).
+        """
+        if self.weight_name is not None:
+            return [getattr(self.layer, self.weight_name)]
+        return list(self.layer.get_prunable_weights())
+
+    @property
     def pruned_weight(self) -> keras.Variable:
-        """The variable that is pruned: the wrapped layer's kernel or embeddings."""
-        return getattr(self.layer, self.weight_name)
+        """The first pruned variable: the kernel or embeddings of a built-in layer."""
+        return self.pruned_weights[0]
+
+    @property
+    def pruned_weight_names(self) -> list[str]:
+        """The names of `pruned_weights`: `weight_name`, or the variables' names."""
+        if self.weight_name is not None:
+            return [self.weight_name]
+        return [weight.name for weight in self.pruned_weights]
 
     def call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if training:
             if not self._pruning_enabled:
                 recover_trainer_before_raising()
                 raise RuntimeError(MISSING_CALLBACK.format(name=self.name))
-            mask = self._advance()
+            masks = self._advance()
         else:
-            mask = self.pruning_mask.value
-        return self._call_masked(inputs, mask, kwargs)
+            masks = [mask.value for mask in self.pruning_masks]
+        return self._call_masked(inputs, masks, kwargs)
 
-    def _advance(self) -> Any:
-        """Updates the mask if the schedule says so, and advances the step."""
+    def _advance(self) -> list[Any]:
+        """Updates the masks if the schedule says so, and advances the step."""
         if keras.backend.backend() == "torch":
             return self._advance_eagerly()
         step = self.pruning_step.value
         should_prune, sparsity = self.schedule(step)
-        old_mask = self.pruning_mask.value
-        new_mask = ops.cond(
+        weights = self.pruned_weights
+        old_masks = [mask.value for mask in self.pruning_masks]
+        new_masks = ops.cond(
             should_prune,
-            lambda: self._new_mask(old_mask, sparsity),
-            lambda: old_mask,
+            lambda: [
+                self._new_mask(weight, old, sparsity)
+                for weight, old in zip(weights, old_masks, strict=True)
+            ],
+            lambda: old_masks,
         )
-        self.pruning_mask.assign(new_mask)
+        for mask, value in zip(self.pruning_masks, new_masks, strict=True):
+            mask.assign(value)
         self.pruning_step.assign(ops.add(step, 1))
-        # Read back after the assignment: TF orders the read after the write.
-        mask = self.pruning_mask.value
+        # Read back after the assignments: TF orders the reads after the writes.
+        masks = [mask.value for mask in self.pruning_masks]
         if keras.backend.backend() == "jax":
-            self._pending_mask = mask
-        return mask
+            self._pending_masks = tuple(masks)
+        return masks
 
-    def _advance_eagerly(self) -> Any:
+    def _advance_eagerly(self) -> list[Any]:
         """`_advance` for PyTorch, which runs eagerly: decide on the host.
 
         The step is mirrored in a Python int and the schedule read from a table
         computed on the CPU, so that a step costs no device-to-host copy, and
-        the mask is written only when it changes.
+        the masks are written only when they change.
         """
         if self._host_step is None:
             self._host_step = int(ops.convert_to_numpy(self.pruning_step.value))
         step = self._host_step
         should_prune, sparsity = self.schedule._on_host(step)
         if should_prune:
-            # Assigned before the forward pass reads it: autograd keeps the
-            # mask for the backward pass, and it must not change in place
+            # Assigned before the forward pass reads them: autograd keeps the
+            # masks for the backward pass, and they must not change in place
             # before then.
-            self.pruning_mask.assign(self._new_mask(self.pruning_mask.value, sparsity))
+            for weight, mask in zip(
+                self.pruned_weights, self.pruning_masks, strict=True
+            ):
+                mask.assign(self._new_mask(weight, mask.value, sparsity))
         self.pruning_step.assign(step + 1)
         self._host_step = step + 1
-        return self.pruning_mask.value
+        return [mask.value for mask in self.pruning_masks]
 
-    def _new_mask(self, old_mask: Any, sparsity: Any) -> Any:
-        weights = ops.multiply(ops.stop_gradient(self._read_unscaled()), old_mask)
+    def _new_mask(self, weight: keras.Variable, old_mask: Any, sparsity: Any) -> Any:
+        weights = ops.multiply(ops.stop_gradient(_read_unscaled(weight)), old_mask)
         if self.sparsity_m_by_n is not None:
             m, n = self.sparsity_m_by_n
             mask = m_by_n_mask(weights, m, n)
         elif self.block_size != (1, 1):
-            mask = block_mask(weights, sparsity, self.block_size)
+            mask = block_mask(
+                weights, sparsity, self.block_size, self.block_pooling_type
+            )
         else:
             mask = magnitude_mask(weights, sparsity)
         return ops.cast(mask, old_mask.dtype)
 
-    def _read_unscaled(self) -> Any:
-        """The pruned weight in its own dtype, not autocast (for magnitudes)."""
-        with _compat.autocast_disabled():
-            return self.pruned_weight.value
-
-    def _call_masked(self, inputs: Any, mask: Any, kwargs: dict[str, Any]) -> Any:
-        """Runs the wrapped layer with its pruned weight multiplied by `mask`."""
-        weight = self.pruned_weight
-        value = weight.value
-        masked = ops.multiply(
-            value, ops.cast(mask, keras.backend.standardize_dtype(value.dtype))
-        )
-        mapping = [(v, v.value) for v in self.layer.variables if v is not weight]
-        mapping.append((weight, masked))
+    def _call_masked(
+        self, inputs: Any, masks: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Runs the wrapped layer with its pruned weights multiplied by `masks`."""
+        weights = self.pruned_weights
+        pruned = {id(weight) for weight in weights}
+        mapping = [(v, v.value) for v in self.layer.variables if id(v) not in pruned]
+        for weight, mask in zip(weights, masks, strict=True):
+            value = weight.value
+            masked = ops.multiply(
+                value, ops.cast(mask, keras.backend.standardize_dtype(value.dtype))
+            )
+            mapping.append((weight, masked))
         with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
             outputs = self.layer(inputs, **kwargs)
         for loss in scope.losses:  # activity regularization of the wrapped layer
             self.add_loss(loss)
         return outputs
 
-    def _mask_for_constraint(self) -> Any:
-        """The mask to apply after an optimizer update, or `None` if unknown.
+    def _mask_for_constraint(self, index: int) -> Any:
+        """The mask of pruned weight `index` after an optimizer update, or `None`.
 
         On TensorFlow and PyTorch the optimizer runs where the mask variable can
         be read. JAX's trainer runs the optimizer in a stateless scope that
@@ -450,21 +578,32 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         from this step's forward pass, which computed it from stop-gradient
         values, so it belongs to the same compiled step.
         """
+        mask = self.pruning_masks[index]
         scope = _compat.current_stateless_scope()
         if scope is None:
-            return self.pruning_mask.value
-        value = scope.get_current_value(self.pruning_mask)
+            return mask.value
+        value = scope.get_current_value(mask)
         if value is not None:
             return value
-        return self._pending_mask
+        if self._pending_masks is None:
+            return None
+        return self._pending_masks[index]
 
     def apply_mask(self) -> None:
-        """Multiplies the stored weight by the mask, in place (eagerly)."""
-        weight = self.pruned_weight
-        weight.assign(ops.multiply(weight.value, self.pruning_mask.value))
+        """Multiplies the stored weights by their masks, in place (eagerly)."""
+        for weight, mask in zip(self.pruned_weights, self.pruning_masks, strict=True):
+            weight.assign(ops.multiply(weight.value, mask.value))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return self.layer.compute_output_shape(input_shape)
+
+    def compute_output_spec(
+        self, inputs: Any, training: bool | None = None, **kwargs: Any
+    ) -> Any:
+        # The wrapped layer's: from its `compute_output_shape` where it has
+        # one, else from a symbolic call (a custom `PrunableLayer` may have
+        # none), as Keras does for the layer itself.
+        return self.layer.compute_output_spec(inputs, **kwargs)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return self.layer.compute_mask(inputs, mask)
@@ -474,6 +613,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             **super().get_config(),
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "block_size": list(self.block_size),
+            "block_pooling_type": self.block_pooling_type,
             "sparsity_m_by_n": (
                 None if self.sparsity_m_by_n is None else list(self.sparsity_m_by_n)
             ),
@@ -491,6 +631,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             config.pop("schedule"), custom_objects=custom_objects
         )
         return cls(layer, schedule=schedule, **config)
+
+
+def _read_unscaled(weight: keras.Variable) -> Any:
+    """A weight in its own dtype, not autocast (for magnitudes)."""
+    with _compat.autocast_disabled():
+        return weight.value
 
 
 def _is_float(dtype: Any) -> bool:
@@ -511,6 +657,19 @@ def check_block_size(block_size: Any) -> tuple[int, int]:
             )
         )
     return int(block_size[0]), int(block_size[1])
+
+
+def check_block_pooling_type(block_pooling_type: Any) -> str:
+    """`block_pooling_type` as `"AVG"` or `"MAX"`, or a `ValueError`."""
+    if block_pooling_type not in BLOCK_POOLING_TYPES:
+        raise ValueError(
+            _validation.invalid_value(
+                "block_pooling_type",
+                " or ".join(f'"{t}"' for t in BLOCK_POOLING_TYPES),
+                block_pooling_type,
+            )
+        )
+    return str(block_pooling_type)
 
 
 def check_m_by_n(sparsity_m_by_n: Any) -> tuple[int, int] | None:

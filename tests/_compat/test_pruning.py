@@ -120,3 +120,15 @@ def test_train_function_is_fits_compiled_step_and_none_rebuilds_it():
     model.fit(x, y, verbose=0)
     rebuilt = compat.train_function(model)
     assert rebuilt is not None and rebuilt is not built and rebuilt is not wrapped
+
+
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`")
+def test_input_shape_argument_is_what_sequential_builds_its_input_from():
+    assert compat.input_shape_argument(keras.layers.Dense(2)) is None
+    assert compat.input_shape_argument(keras.layers.Dense(2, input_shape=[4])) == (4,)
+    assert compat.input_shape_argument(keras.layers.Dense(2, input_dim=3)) == (3,)
+    flatten = keras.layers.Flatten()
+    compat.set_input_shape_argument(flatten, (2, 3))
+    assert compat.input_shape_argument(flatten) == (2, 3)
+    model = keras.Sequential([flatten, keras.layers.Dense(1)])
+    assert model.built and tuple(model.input_shape) == (None, 2, 3)

@@ -261,10 +261,12 @@ def test_pruning_summaries_write_each_layer_s_sparsity_per_epoch(tmp_path):
     name = model.layers[0].name
     scalars = _scalars(log_dir)
     assert list(scalars) == [f"{name}/sparsity"]
-    (step_1, first), (step_2, second) = scalars[f"{name}/sparsity"]
-    assert (step_1, step_2) == (4, 8)
+    # At the start of each epoch (tfmot's points) and at its end; step 4 ends
+    # epoch 1 and starts epoch 2, and is written once.
+    (step_0, start), (step_1, first), (step_2, second) = scalars[f"{name}/sparsity"]
+    assert (step_0, step_1, step_2) == (0, 4, 8)
     # Updated at steps 0 (0 %) and 4 (50 %): after epoch 1 the mask is empty.
-    assert first == 0.0
+    assert start == first == 0.0
     assert second == pytest.approx(0.5)
 
 
@@ -283,3 +285,77 @@ def test_pruning_summaries_every_n_batches_and_bad_arguments(tmp_path):
         PruningSummaries(tmp_path, update_freq=0)
     with pytest.raises(TypeError, match="`log_dir`"):
         PruningSummaries(3)
+
+
+@pytest.mark.parametrize("name", ["UpdatePruningMasks", "PruningSummaries"])
+def test_the_hooks_take_tfmot_s_argument_names_and_keras_own(name):
+    import inspect
+
+    from keras_bettermodels import callbacks
+
+    cls = getattr(callbacks, name)
+    assert issubclass(cls, keras.callbacks.Callback)
+    epoch_end = inspect.signature(cls.on_epoch_end)
+    epoch_end.bind(None, 3, {})  # how Keras' CallbackList calls it
+    epoch_end.bind(None, epoch=3, logs={})
+    epoch_end.bind(None, batch=-1)  # tfmot: `on_epoch_end(self, batch, logs=None)`
+    inspect.signature(cls.on_train_batch_begin).bind(None, batch=-1)
+    inspect.signature(cls.on_epoch_begin).bind(None, epoch=-1)
+
+
+def test_update_pruning_step_reapplies_the_masks_at_each_epoch_end():
+    keras.utils.set_random_seed(8)
+    x, _ = data(16)
+    model = _pruned_model(ConstantSparsity(0.5, begin_step=0, frequency=1))
+    callback = UpdatePruningMasks()
+    callback.set_model(model)
+    callback.on_train_begin()
+    model(x, training=True)
+    wrapper = model.layers[0]
+    wrapper.layer.kernel.assign(np.ones((8, 16), "float32"))  # not an optimizer
+    callback.on_epoch_end(batch=-1)
+    np.testing.assert_array_equal(
+        numpy(wrapper.layer.kernel), numpy(wrapper.pruning_mask)
+    )
+
+
+def test_pruning_summaries_take_tensorboard_s_arguments_and_say_which_are_ignored(
+    tmp_path,
+):
+    import warnings
+
+    from keras_bettermodels.callbacks import PruningSummaries
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PruningSummaries(tmp_path, profile_batch=0, write_graph=False)
+    with pytest.warns(UserWarning, match=r"ignores histogram_freq=1\. Add keras"):
+        PruningSummaries(log_dir=tmp_path, histogram_freq=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'batch_size'"):
+        PruningSummaries(tmp_path, batch_size=32)
+
+
+def test_a_small_layer_at_its_nearest_sparsity_gets_no_warning():
+    import warnings
+
+    keras.utils.set_random_seed(9)
+    x, y = data()
+    # A 1x7 kernel at 50 %: 4 weights kept (round(3.5)), 42.9 % is the nearest.
+    model = compile_for_test(
+        keras.Sequential(
+            [
+                keras.Input((1,)),
+                PruneLowMagnitude(
+                    keras.layers.Dense(7),
+                    schedule=ConstantSparsity(0.5, 0, end_step=100, frequency=1),
+                ),
+                keras.layers.Dense(3),
+            ]
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="UpdatePruningMasks")
+        model.fit(
+            x[:, :1], y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks()]
+        )
+    assert np.mean(numpy(model.layers[0].pruning_mask) == 0) == pytest.approx(3 / 7)

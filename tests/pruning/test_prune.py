@@ -119,7 +119,8 @@ def test_a_single_layer_is_wrapped_in_place():
             {"layers": ["drop"]},
             ValueError,
             r"Expected names of layers that can be pruned \(Dense, Conv1D, Conv2D, "
-            r"Conv3D, DepthwiseConv2D, Embedding\).*Layer 'drop' is a Dropout, "
+            r"Conv3D, DepthwiseConv2D, Embedding, PrunableLayer\).*Layer 'drop' is "
+            r"a Dropout, "
             r"which cannot be pruned\.",
         ),
         ({"layers": [3]}, TypeError, r"Invalid type for argument `layers`"),
@@ -155,6 +156,32 @@ def test_what_cannot_be_pruned_is_refused():
 
     with pytest.raises(ValueError, match="In a subclassed model, wrap the layers"):
         prune_low_magnitude(Subclassed(), schedule=SCHEDULE)
+
+
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`")
+def test_a_list_of_layers_is_pruned_as_tfmot_prunes_one():
+    """tfmot's list form, to build a Sequential from: the input shape carries."""
+    layers = prune_low_magnitude(
+        [keras.layers.Dense(4, input_shape=(3,)), keras.layers.Dropout(0.5)],
+        SCHEDULE,
+    )
+    assert [type(layer).__name__ for layer in layers] == [
+        "PruneLowMagnitude",
+        "Dropout",
+    ]
+    model = keras.Sequential(layers)
+    assert model.built and tuple(model.input_shape) == (None, 3)
+    with pytest.raises(ValueError, match=r"The list .* has no layer that can be"):
+        prune_low_magnitude([keras.layers.Dropout(0.5)], SCHEDULE)
+    with pytest.raises(ValueError, match=r"`layers`\. Expected None when"):
+        prune_low_magnitude([keras.layers.Dense(2)], SCHEDULE, layers=["x"])
+
+
+def test_keyword_arguments_go_to_the_wrapper_of_a_single_layer():
+    wrapper = prune_low_magnitude(keras.layers.Dense(2), SCHEDULE, name="pruned")
+    assert wrapper.name == "pruned"
+    with pytest.raises(ValueError, match=r"single layer only.*Received: name='x'"):
+        prune_low_magnitude(mlp(), SCHEDULE, name="x")
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +237,13 @@ def test_strip_bakes_the_mask_even_into_weights_changed_outside_training(
     assert isinstance(copy, keras.layers.Dense) and copy is not wrapper.layer
     mask = numpy(wrapper.pruning_mask)
     assert np.array_equal(numpy(copy.kernel), numpy(wrapper.layer.kernel) * mask)
+
+
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`")
+def test_a_stripped_first_layer_keeps_its_input_shape():
+    wrapper = prune_low_magnitude(keras.layers.Dense(2, input_shape=(5,)), SCHEDULE)
+    model = keras.Sequential([strip_pruning(wrapper), keras.layers.Dense(1)])
+    assert model.built and model.count_params() == 12 + 3
 
 
 def test_pruned_weights_compress_far_better(trained_pruned):

@@ -149,12 +149,29 @@ def test_bad_arguments_are_refused_in_keras_wording(make, error, match):
         make()
 
 
-def test_polynomial_decay_warns_when_end_step_is_off_the_update_grid():
-    with pytest.warns(UserWarning, match=r"last updated at step 90"):
-        PolynomialDecay(0.0, 0.8, begin_step=0, end_step=95, frequency=10)
+def test_polynomial_decay_warns_when_end_step_is_off_the_grid_and_it_matters():
+    # Last update at step 100, where the curve still climbs: 77.0 % of 80 %.
+    with pytest.warns(
+        UserWarning, match=r"last updated at step 100, to sparsity 0\.770"
+    ):
+        PolynomialDecay(0.0, 0.8, begin_step=0, end_step=150, frequency=100)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PolynomialDecay(0.0, 0.8, begin_step=5, end_step=95, frequency=10)
+        # Off the grid, but 5 steps short of a flat end: 0.01 points short.
+        PolynomialDecay(0.0, 0.8, begin_step=0, end_step=95, frequency=10)
+
+
+def test_tfmot_s_own_example_schedule_gives_no_warning():
+    """The "pruning with Keras" example: 2 epochs of ceil(54000 / 128) steps."""
+    end_step = np.ceil(60000 * (1 - 0.1) / 128).astype(np.int32) * 2  # 844
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schedule = PolynomialDecay(
+            initial_sparsity=0.50, final_sparsity=0.80, begin_step=0, end_step=end_step
+        )
+    assert schedule.end_step == 844 and isinstance(schedule.end_step, int)
+    assert schedule.sparsity_at(800) == pytest.approx(0.8, abs=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,30 @@ def test_block_mask_prunes_whole_blocks_by_their_mean_magnitude():
     np.testing.assert_array_equal(mask, expected)
 
 
+def test_block_pooling_max_scores_a_block_by_its_largest_weight():
+    weights = np.array([[9, 0, 4, 4], [0, 0, 4, 4]], "float32")
+    tensor = keras.ops.convert_to_tensor(weights)
+    # By mean, the 4s beat the lone 9 (2.25); by maximum, the 9 wins.
+    average = numpy(block_mask(tensor, 0.5, (2, 2)))
+    largest = numpy(block_mask(tensor, 0.5, (2, 2), pooling="MAX"))
+    np.testing.assert_array_equal(average, [[0, 0, 1, 1], [0, 0, 1, 1]])
+    np.testing.assert_array_equal(largest, [[1, 1, 0, 0], [1, 1, 0, 0]])
+    wrapper = PruneLowMagnitude(
+        keras.layers.Dense(4), EVERY_10, (2, 2), block_pooling_type="MAX"
+    )
+    restored = PruneLowMagnitude.from_config(wrapper.get_config())
+    assert restored.block_pooling_type == "MAX"
+    with pytest.raises(ValueError, match=r"`block_pooling_type`\. Expected \"AVG\""):
+        PruneLowMagnitude(keras.layers.Dense(4), block_pooling_type="avg")
+
+
+def test_edge_blocks_are_scored_by_the_weights_they_have():
+    # Blocks of 1x4 over 5 columns: the last block holds one weight, a 3.
+    weights = np.array([[1, 1, 1, 1, 3]], "float32")
+    mask = numpy(block_mask(keras.ops.convert_to_tensor(weights), 0.5, (1, 4)))
+    np.testing.assert_array_equal(mask, [[0, 0, 0, 0, 1]])
+
+
 def _mlp(features: int = 8) -> keras.Model:
     return keras.Sequential(
         [
@@ -90,8 +114,10 @@ def test_pruning_schedule_is_tfmot_s_name_for_schedule():
         PruneLowMagnitude(
             keras.layers.Dense(4), schedule=EVERY_10, pruning_schedule=EVERY_10
         )
-    with pytest.raises(ValueError, match="Invalid value for argument `schedule`"):
-        prune_low_magnitude(_mlp())
+    # Neither: tfmot's default, ConstantSparsity(0.5, 0).
+    default = ConstantSparsity(0.5, begin_step=0)
+    assert all(w.schedule == default for w in prune_low_magnitude(_mlp()).layers)
+    assert PruneLowMagnitude(keras.layers.Dense(4)).schedule == default
     with pytest.raises(TypeError, match="argument `pruning_schedule`"):
         prune_low_magnitude(_mlp(), pruning_schedule=0.5)
 
@@ -211,11 +237,13 @@ def test_a_config_saved_before_the_move_still_loads():
     config = keras.saving.serialize_keras_object(layer)
     assert config["registered_name"] == "keras_bettermodels>PruneLowMagnitude"
     config["module"] = "keras_bettermodels.layers.prune_low_magnitude"
-    del config["config"]["block_size"], config["config"]["sparsity_m_by_n"]
+    for key in ("block_size", "block_pooling_type", "sparsity_m_by_n"):
+        del config["config"][key]
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, PruneLowMagnitude)
     assert restored.schedule == EVERY_10
     assert restored.sparsity_m_by_n is None
+    assert restored.block_pooling_type == "AVG"
 
 
 def _digits():
