@@ -21,11 +21,22 @@ and the callback's overhead on `fit`.
    57 steps, with and without the callback, alternating over several rounds;
    medians compared side by side. Plus the per-step hook alone, in ns.
 
+4. Asynchronous steps (issue 24): NumPy arrays with `validation_split=0.1`,
+   a 1M-parameter MLP and a small convnet, 8 steps of 256 an epoch. Per epoch
+   the callback's training and validation seconds and its wait for the
+   device; its steady training epoch against an outside clock (the same
+   compiled model fitting the same 90 % without validation, where Keras
+   itself waits for the epoch's metrics at its end); and what the wait costs:
+   whole fits with validation, with and without the callback, alternating.
+   On JAX every step is dispatched asynchronously; before the wait the
+   training steps' work showed up in the first validation step.
+
 Run from the repository root, on any Keras backend (TensorFlow must be
-installed for parts 1 and 2):
+installed for parts 1 and 2); name parts to run only those:
 
     python benchmarks/caching.py
     KERAS_BACKEND=jax python benchmarks/caching.py
+    KERAS_BACKEND=jax python benchmarks/caching.py 4
 
 Timings are noisy on a busy machine: read the ratios, not the digits. On the
 torch backend, on a machine with 4 cores or fewer, PyTorch runs one intra-op
@@ -36,6 +47,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -57,6 +69,10 @@ OVERHEAD_ROUNDS = 7
 CLOCK_ROUNDS = 3
 HOOK_CALLS = 100_000
 HOOK_REPEATS = 5
+ASYNC_SAMPLES = 2000
+ASYNC_BATCH = 256
+ASYNC_EPOCHS = 4
+ASYNC_ROUNDS = 3
 
 
 # 1. The article's experiment ------------------------------------------------
@@ -296,7 +312,115 @@ def overhead() -> None:
     )
 
 
+# 4. Asynchronous steps -------------------------------------------------------
+
+
+def async_mlp() -> keras.Model:
+    """784 -> 1024 -> 256 -> 10: 1,068,810 parameters."""
+    return keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(1024, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def async_convnet() -> keras.Model:
+    """Two 3x3 convolutions and poolings on 28x28 images: 12,810 parameters."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def epoch_walls() -> tuple[keras.callbacks.Callback, list[float]]:
+    """A callback that appends each epoch's wall seconds to the list."""
+    walls: list[float] = []
+    clock = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: walls.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: walls.append(
+            time.perf_counter() - walls.pop()
+        ),
+    )
+    return clock, walls
+
+
+def async_timings(name: str, model: keras.Model, rng: np.random.Generator) -> None:
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    shape = model.input_shape[1:]
+    x = rng.normal(size=(ASYNC_SAMPLES, *shape)).astype("float32")
+    y = rng.integers(0, 10, ASYNC_SAMPLES).astype("int32")
+    fit = {"batch_size": ASYNC_BATCH, "verbose": 0, "shuffle": False}
+
+    timer = CacheTimingCallback(batch_size=ASYNC_BATCH, verbose=0)
+    model.fit(x, y, epochs=ASYNC_EPOCHS, validation_split=0.1, callbacks=[timer], **fit)
+    report = timer.report()
+    print(f"{name} ({model.count_params():,} parameters)")
+    print(f"  {'epoch':>5} {'train s':>8} {'val s':>8} {'waited s':>9}")
+    for epoch in report.epochs:
+        print(
+            f"  {epoch.epoch + 1:>5} {epoch.time:>8.3f} "
+            f"{epoch.validation_time:>8.3f} {epoch.sync_time:>9.3f}"
+        )
+
+    # The outside clock: the training part alone, same model (compiled).
+    clock, walls = epoch_walls()
+    train = ASYNC_SAMPLES * 9 // 10
+    model.fit(x[:train], y[:train], epochs=3, callbacks=[clock], **fit)
+    outside = statistics.median(walls)
+    steady = report.steady_epoch_time or float("nan")
+    print(
+        f"  speedup {report.speedup or float('nan'):.2f}x (nothing cached: "
+        f"about 1); steady training epoch {steady:.3f} s, outside clock "
+        f"{outside:.3f} s ({steady / outside:.2f}x)"
+    )
+
+    # The wait's cost: whole fits with validation, with and without it.
+    seconds: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(ASYNC_ROUNDS):
+        for label, callbacks in (
+            ("without", []),
+            ("with", [CacheTimingCallback(verbose=0)]),
+        ):
+            start = time.perf_counter()
+            model.fit(x, y, epochs=2, validation_split=0.1, callbacks=callbacks, **fit)
+            seconds[label].append(time.perf_counter() - start)
+    without = statistics.median(seconds["without"])
+    with_ = statistics.median(seconds["with"])
+    print(
+        f"  cost: 2-epoch fit with validation, median of {ASYNC_ROUNDS}: "
+        f"without the callback {without:.3f} s, with {with_:.3f} s "
+        f"({with_ / without - 1:+.1%}); it waited {timer.sync_time:.3f} s "
+        f"in all in the {ASYNC_EPOCHS}-epoch fit above"
+    )
+
+
+def asynchronous_steps() -> None:
+    print(
+        f"\n== 4. Asynchronous steps: arrays, validation_split=0.1, "
+        f"{ASYNC_EPOCHS} epochs of {ASYNC_SAMPLES * 9 // 10} samples in batches "
+        f"of {ASYNC_BATCH}"
+    )
+    rng = np.random.default_rng(0)
+    async_timings("MLP", async_mlp(), rng)
+    async_timings("convnet", async_convnet(), rng)
+
+
 def main() -> None:
+    parts = set(sys.argv[1:]) or {"1", "2", "3", "4"}
     keras.utils.set_random_seed(0)
     print(f"Keras backend: {keras.backend.backend()}")
     if keras.backend.backend() == "torch" and (os.cpu_count() or 1) <= 4:
@@ -306,14 +430,20 @@ def main() -> None:
         # tf.data's: a 57-step epoch of this MLP took 13 s instead of 0.5 s.
         torch.set_num_threads(1)
         print("PyTorch intra-op threads: 1 (small machine, shared with tf.data)")
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        print("TensorFlow is not installed: parts 1 and 2 need tf.data; skipped.")
-    else:
-        article_experiment()
-        callback_against_outside_clock()
-    overhead()
+    if parts & {"1", "2"}:
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            print("TensorFlow is not installed: parts 1 and 2 need tf.data; skipped.")
+        else:
+            if "1" in parts:
+                article_experiment()
+            if "2" in parts:
+                callback_against_outside_clock()
+    if "3" in parts:
+        overhead()
+    if "4" in parts:
+        asynchronous_steps()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import keras
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.callbacks import bare_model
 from keras_bettermodels._compat.io import print_msg
+from keras_bettermodels._compat.timing import wait_for_device
 from keras_bettermodels.timing import analysis, pipeline
 from keras_bettermodels.timing._clock import EpochClock
 
@@ -48,6 +49,7 @@ def _input_kind(value: Any) -> str | None:
     return None
 
 
+@_validation.suggest_keywords()
 class CacheTimingCallback(keras.callbacks.Callback):
     """Times each epoch of `fit` and tells the cache-filling epoch from cached ones.
 
@@ -88,6 +90,14 @@ class CacheTimingCallback(keras.callbacks.Callback):
     model state, and defines no batch-end hook, so Keras' asynchronous
     batch-end dispatch stays on.
 
+    Where steps run asynchronously (JAX always; TensorFlow and PyTorch on a
+    GPU) the host reaches the end of an epoch's steps before the device has
+    run them. So at the boundaries it measures, and only there (training to
+    validation, the end of validation, the end of the epoch), the callback
+    waits for the device, and the training steps' work counts as training,
+    not as the first validation step. The seconds waited are reported as
+    `sync_time`: at most what the wait costs `fit`.
+
     Args:
         dataset: the `tf.data.Dataset` passed to `fit`, to inspect its cache
             and read its batch size; a PyTorch `DataLoader` or a Keras
@@ -118,6 +128,8 @@ class CacheTimingCallback(keras.callbacks.Callback):
             compiled again, left out of the steady figures.
         samples_per_second: steady-state samples per second, or `None`.
         steps_per_second: steady-state steps per second, or `None`.
+        sync_time: seconds spent waiting for the device at the epochs'
+            boundaries, over the whole fit.
         epochs: one `EpochTiming` per epoch.
         pipeline: the `PipelineInfo` of `dataset`, or `None`.
 
@@ -209,7 +221,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.epochs = []
-        self._clock = EpochClock()
+        self._clock = EpochClock(wait=self._wait_for_device)
         self.pipeline = self._inspect()
         self._cache_reused = bool(
             self.pipeline is not None
@@ -326,6 +338,11 @@ class CacheTimingCallback(keras.callbacks.Callback):
         return self.report().recompiled_epochs if self.epochs else ()
 
     @property
+    def sync_time(self) -> float:
+        """Seconds spent waiting for the device at the epochs' boundaries."""
+        return sum(epoch.sync_time for epoch in self.epochs)
+
+    @property
     def steps_per_second(self) -> float | None:
         """Steady-state training steps per second, or `None`."""
         return self.report().steps_per_second if self.epochs else None
@@ -336,6 +353,9 @@ class CacheTimingCallback(keras.callbacks.Callback):
         return self.report().samples_per_second if self.epochs else None
 
     # Helpers ----------------------------------------------------------------
+
+    def _wait_for_device(self) -> None:
+        wait_for_device(bare_model(self))
 
     def _inspect(self) -> pipeline.PipelineInfo | None:
         if not pipeline.is_tf_dataset(self.dataset):

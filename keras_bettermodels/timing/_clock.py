@@ -1,7 +1,11 @@
 """Epoch and step clocks: timestamps taken at Keras' callback hooks.
 
 The per-step hook (`step_begin`) is on `fit`'s hot path: one clock read and
-a few attribute stores. Nothing here reads model state.
+a few attribute stores, never a wait. At the boundaries it measures (training
+to validation, the end of validation, the end of the epoch) the clock first
+calls `wait`, if given, so that work a backend dispatched asynchronously is
+booked to the part that dispatched it; the seconds waited are kept as the
+epoch's `sync_time`. Nothing here reads model state.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ class EpochClock:
 
     Args:
         clock: a function returning seconds. Defaults to `time.perf_counter`.
+        wait: a function that returns once the device has run the work
+            dispatched so far (the callback passes `wait_for_device` from
+            `keras_bettermodels._compat.timing`), called at `test_begin`,
+            `test_end` and `epoch_end` within an epoch, never per step; or
+            `None` when every step is done by the time its hook runs.
+            Defaults to `None`.
     """
 
     __slots__ = (
@@ -33,13 +43,20 @@ class EpochClock:
         "_last_step_at",
         "_second_step_at",
         "_start",
+        "_sync",
         "_test_start",
         "_train_end",
         "_validation",
+        "_wait",
     )
 
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.perf_counter,
+        wait: Callable[[], object] | None = None,
+    ) -> None:
         self._clock = clock
+        self._wait = wait
         self._start: float | None = None
         self._epoch = 0
         self._reset()
@@ -52,6 +69,20 @@ class EpochClock:
         self._test_start: float | None = None
         self._train_end: float | None = None
         self._validation = 0.0
+        self._sync = 0.0
+
+    def _after_wait(self) -> float:
+        """Waits for the device (if there is a `wait`) and reads the clock.
+
+        The seconds waited add to the epoch's `sync_time`.
+        """
+        if self._wait is None:
+            return self._clock()
+        before = self._clock()
+        self._wait()
+        now = self._clock()
+        self._sync += now - before
+        return now
 
     @property
     def in_epoch(self) -> bool:
@@ -78,7 +109,8 @@ class EpochClock:
         """Marks the start of validation within the epoch."""
         if self._start is None:
             return
-        self._test_start = self._clock()
+        # The training steps' work ends here, not where the host got to.
+        self._test_start = self._after_wait()
         if self._train_end is None:
             self._train_end = self._test_start
 
@@ -86,7 +118,7 @@ class EpochClock:
         """Marks the end of validation within the epoch."""
         if self._start is None or self._test_start is None:
             return
-        self._validation += self._clock() - self._test_start
+        self._validation += self._after_wait() - self._test_start
         self._test_start = None
 
     def epoch_end(
@@ -112,9 +144,9 @@ class EpochClock:
         Raises:
             RuntimeError: if no epoch has begun.
         """
-        now = self._clock()
         if self._start is None:
             raise RuntimeError("`epoch_end` was called before `epoch_begin`.")
+        now = self._after_wait()
         start = self._start
         self._start = None
         train_end = self._train_end if self._train_end is not None else now
@@ -143,4 +175,5 @@ class EpochClock:
             first_step_time=first_step_end - start,
             last_step_time=last_step_time,
             samples=None if batch_size is None else steps * batch_size,
+            sync_time=self._sync,
         )

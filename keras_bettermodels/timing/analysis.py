@@ -19,6 +19,10 @@ The figures:
   uncached pipeline reports about 1, however long tracing took; a cached one
   reports how much faster an epoch that reads the cache is than the epoch that
   filled it.
+- `sync_time`: the seconds the callback waited for the device at the epochs'
+  boundaries, summed (see `EpochTiming.sync_time`): the waited-for work is
+  booked to training or validation, where it belongs, and the sum bounds what
+  the waiting costs `fit`.
 - `recompiled_epochs`: epochs after the warm-up that compiled again (see
   `recompiled_epochs`): JAX compiles again for a new shape (the last, smaller
   batch) and for the first validation, and that can land in the second epoch.
@@ -94,6 +98,12 @@ class EpochTiming:
             training in the epoch (0 when the epoch has one step). A smaller
             last batch compiles again in the first epoch on JAX and retraces
             on TensorFlow.
+        sync_time: seconds the host waited, at the epoch's boundaries
+            (training to validation, the end of validation, the end of the
+            epoch), for the device to finish the steps dispatched to it;
+            already in `time` and `validation_time`, where the waited-for
+            work belongs. Where steps run asynchronously (JAX; TensorFlow and
+            PyTorch on a GPU) it is the device's backlog; 0 without a wait.
     """
 
     epoch: int
@@ -104,6 +114,7 @@ class EpochTiming:
     first_step_time: float
     samples: int | None = None
     last_step_time: float = 0.0
+    sync_time: float = 0.0
 
     @property
     def steps_per_second(self) -> float | None:
@@ -463,6 +474,11 @@ class TimingReport:
             `None` when none compiled again.
         input_kind: what `dataset` was: `"tf.data"`, `"PyDataset"`,
             `"DataLoader"`, `"generator"`, ...; `None` when none was given.
+        sync_time: seconds the host waited for the device at the epochs'
+            boundaries, summed over the epochs (each epoch's
+            `EpochTiming.sync_time`). The callback's cost to `fit`, at most:
+            without the wait the host could have overlapped that much of its
+            own work with the device's.
     """
 
     epochs: tuple[EpochTiming, ...]
@@ -486,6 +502,7 @@ class TimingReport:
     recompiled_epochs: tuple[int, ...] = ()
     recompile_time: float | None = None
     input_kind: str | None = None
+    sync_time: float = 0.0
 
     @property
     def epoch_times(self) -> list[float]:
@@ -573,6 +590,7 @@ class TimingReport:
                 if self.recompiled_epochs
                 else ""
             )
+            + f", waited for the device {self.sync_time:.3f} s"
         )
         lines += [f"- {line}" for line in self.advice]
         return "\n".join(lines)
@@ -688,4 +706,5 @@ def summarize(
         recompiled_epochs=recompiled,
         recompile_time=recompile_time,
         input_kind=input_kind,
+        sync_time=sum(epoch.sync_time for epoch in epochs),
     )

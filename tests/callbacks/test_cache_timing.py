@@ -575,3 +575,184 @@ def test_an_array_dataset_names_the_argument_and_suggests_batch_size(array):
     assert "Received: dataset=ndarray(shape=(1797, 64), dtype=float32)" in message
     assert "pass `batch_size=`" in message
     assert "0., 0." not in message and len(message) < 400
+
+
+# Training that waits on the device -------------------------------------------
+
+# Samples of the fits below: 160 train (20 steps of BATCH), 40 validate (5 steps).
+DEVICE_SAMPLES = 200
+DEVICE_SPLIT = 0.2
+DEVICE_STEPS = 20
+DEVICE_VALIDATION_STEPS = 5
+
+
+class _SlowInTraining(keras.layers.Layer):
+    """Planted device work in every training step and none in validation.
+
+    In training it multiplies a (`size`, `size`) matrix by itself `matmuls`
+    times (tens of milliseconds on a CPU) and adds the result, times zero, to
+    its input. The work runs on the device, inside the compiled step: on JAX
+    the host dispatches the steps and moves on before they have run, as on a
+    GPU, whatever the machine. Validation (`training=False`) skips it.
+    """
+
+    def __init__(self, size=384, matmuls=8, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.matmuls = size, matmuls
+
+    def build(self, input_shape):
+        self.matrix = self.add_weight(
+            shape=(self.size, self.size),
+            initializer=keras.initializers.RandomNormal(stddev=self.size**-0.5),
+            trainable=False,
+        )
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        product = self.matrix
+        for _ in range(self.matmuls):
+            product = keras.ops.tanh(keras.ops.matmul(product, self.matrix))
+        work = keras.ops.stop_gradient(keras.ops.mean(product))
+        return inputs + 0.0 * work
+
+
+def _slow_training_model():
+    model = keras.Sequential(
+        [keras.Input((4,)), _SlowInTraining(), keras.layers.Dense(2)]
+    )
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _device_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(DEVICE_SAMPLES, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+class _Batches(keras.utils.PyDataset):
+    """`x`, `y` in batches of BATCH, read from memory."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, BATCH
+
+    def __len__(self):
+        return -(-len(self.x) // BATCH)
+
+    def __getitem__(self, index):
+        rows = slice(index * BATCH, (index + 1) * BATCH)
+        return self.x[rows], self.y[rows]
+
+
+def _batches_forever(x, y):
+    while True:
+        for start in range(0, len(x), BATCH):
+            yield x[start : start + BATCH], y[start : start + BATCH]
+
+
+def _torch_loader(x, y):
+    import torch
+
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+        batch_size=BATCH,
+    )
+
+
+INPUT_KINDS = ["arrays", "PyDataset", "generator", "DataLoader"]
+
+
+def _fit_with_validation(kind, callbacks, *, model=None, epochs=4, validation=True):
+    """Fits the slow-training model on `kind` of input, validating on the last
+    fifth of the data (`validation_split` for arrays)."""
+    if kind == "DataLoader" and keras.backend.backend() != "torch":
+        pytest.skip(
+            f"PyTorch DataLoaders are fed on the torch backend; "
+            f"KERAS_BACKEND={keras.backend.backend()}"
+        )
+    model = model or _slow_training_model()
+    x, y = _device_data()
+    split = int(DEVICE_SAMPLES * (1 - DEVICE_SPLIT))
+    kwargs = {"epochs": epochs, "verbose": 0, "callbacks": callbacks}
+    if kind == "arrays":
+        if validation:
+            kwargs["validation_split"] = DEVICE_SPLIT
+        else:
+            x, y = x[:split], y[:split]
+        model.fit(x, y, batch_size=BATCH, shuffle=False, **kwargs)
+        return model
+    train, test = (x[:split], y[:split]), (x[split:], y[split:])
+    if kind == "PyDataset":
+        data, validation_data = _Batches(*train), _Batches(*test)
+    elif kind == "DataLoader":
+        data, validation_data = _torch_loader(*train), _torch_loader(*test)
+    else:
+        data, validation_data = _batches_forever(*train), _batches_forever(*test)
+        kwargs["steps_per_epoch"] = DEVICE_STEPS
+        if validation:
+            kwargs["validation_steps"] = DEVICE_VALIDATION_STEPS
+    if validation:
+        kwargs["validation_data"] = validation_data
+    model.fit(data, shuffle=False, **kwargs)
+    return model
+
+
+class TestDeviceWork:
+    """Training steps' device work is booked to training, validation's to
+    validation, on every backend; on JAX the steps run asynchronously."""
+
+    @pytest.mark.parametrize("kind", INPUT_KINDS)
+    def test_training_is_booked_to_training_and_uncached_inputs_read_about_1(
+        self, kind
+    ):
+        timer = CacheTimingCallback(batch_size=BATCH, verbose=0)
+        model = _fit_with_validation(kind, [timer])
+        report = timer.report()
+        assert [epoch.steps for epoch in timer.epochs] == [DEVICE_STEPS] * 4
+        for epoch in timer.epochs[1:]:  # epoch 1 compiles the validation step
+            # Training does the planted work, validation none of it: on JAX,
+            # without the wait, the first validation step absorbed it all.
+            assert epoch.validation_time < epoch.time / 2, str(report)
+        # Nothing is cached: the first epoch, less its compilation, is a
+        # steady one.
+        if not 0.5 < timer.speedup < 2:
+            # A busy machine can stretch one epoch twofold; it does not do
+            # so twice. One more fit, of the compiled model, decides.
+            retry = CacheTimingCallback(batch_size=BATCH, verbose=0)
+            _fit_with_validation(kind, [retry], model=model)
+            assert 0.5 < retry.speedup < 2, f"{report}\n{retry.report()}"
+        assert timer.sync_time == pytest.approx(report.sync_time)
+        assert report.sync_time == pytest.approx(
+            sum(epoch.sync_time for epoch in timer.epochs)
+        )
+        assert "waited for the device" in str(report)
+
+    def test_training_time_agrees_with_an_outside_clock(self):
+        """The outside clock: epochs of the same fit without validation, where
+        Keras itself waits for the last step's metrics at the epoch's end."""
+        model = _slow_training_model()
+        walls = []
+        outside = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: walls.append(time.perf_counter()),
+            on_epoch_end=lambda epoch, logs: walls.append(
+                time.perf_counter() - walls.pop()
+            ),
+        )
+        _fit_with_validation(
+            "arrays", [outside], model=model, epochs=4, validation=False
+        )
+        timer = CacheTimingCallback(batch_size=BATCH, verbose=0)
+        _fit_with_validation("arrays", [timer], model=model, epochs=4)
+        outside_epoch = statistics.median(walls[1:])
+        ratio = timer.steady_epoch_time / outside_epoch
+        # Gross: without the wait JAX booked the milliseconds the host took
+        # to dispatch the steps, 0.04x the outside clock.
+        assert 0.5 < ratio < 3, (walls, str(timer.report()))
+        if keras.backend.backend() == "jax":
+            # The host reached validation before the device ran the steps.
+            assert timer.sync_time > 0

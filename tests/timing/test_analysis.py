@@ -284,6 +284,32 @@ class TestReport:
     def test_epoch_times_property(self):
         assert self._report().epoch_times == [2.0, 0.2, 0.2]
 
+    def test_sync_time_sums_the_epochs_waits_and_is_shown(self):
+        epochs = [
+            dataclasses.replace(epoch, sync_time=wait)
+            for epoch, wait in zip(
+                _epochs([2.0, 0.2, 0.2], [0.9, 0.02, 0.02]),
+                [0.5, 0.25, 0.125],
+                strict=True,
+            )
+        ]
+        report = summarize(epochs)
+        assert report.sync_time == pytest.approx(0.875)
+        assert "waited for the device 0.875 s" in str(report)
+        document = json.loads(json.dumps(report.to_dict()))
+        assert document["sync_time"] == pytest.approx(0.875)
+        assert document["epochs"][0]["sync_time"] == pytest.approx(0.5)
+        assert TimingReport.from_dict(document) == report
+
+    def test_a_report_without_sync_time_still_loads(self):
+        document = self._report().to_dict()
+        del document["sync_time"]
+        for epoch in document["epochs"]:
+            del epoch["sync_time"]
+        report = TimingReport.from_dict(document)
+        assert report.sync_time == 0.0
+        assert all(epoch.sync_time == 0.0 for epoch in report.epochs)
+
     def test_missing_figures_read_n_a(self):
         text = str(summarize(_epochs([1.0], [0.5])))
         assert "speedup n/ax" not in text

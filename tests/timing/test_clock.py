@@ -91,3 +91,47 @@ def test_each_epoch_starts_afresh():
     second = clock.epoch_end()
     assert second.first_step_time == pytest.approx(0.2)
     assert second.time == pytest.approx(1.0)
+
+
+class RecordingWait:
+    """A stand-in for the device wait: counts its calls, advances nothing."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+
+
+def test_the_wait_books_the_devices_backlog_to_training():
+    # begin step0 step1 | test_begin: before, after the wait | test_end:
+    # before, after | epoch_end: before, after
+    readings = [0.0, 0.1, 0.2, 0.3, 1.3, 1.4, 1.5, 1.6, 1.6]
+    wait = RecordingWait()
+    clock = EpochClock(ScriptedClock(readings), wait=wait)
+    clock.epoch_begin(0)
+    clock.step_begin(0)
+    clock.step_begin(1)
+    assert wait.calls == 0  # never per step
+    clock.test_begin()
+    clock.test_end()
+    timing = clock.epoch_end()
+    assert wait.calls == 3  # training to validation, validation's end, epoch end
+    # Training ends after the wait: the device ran the steps until 1.3.
+    assert timing.time == pytest.approx(1.6 - (1.5 - 1.3))
+    assert timing.validation_time == pytest.approx(1.5 - 1.3)
+    assert timing.last_step_time == pytest.approx(1.3 - 0.2)
+    assert timing.sync_time == pytest.approx(1.0 + 0.1 + 0.0)
+
+
+def test_no_wait_outside_an_epoch_and_each_epoch_counts_its_own():
+    wait = RecordingWait()
+    clock = EpochClock(ScriptedClock([0.0, 0.5, 0.7, 1.0, 1.1, 1.4]), wait=wait)
+    clock.test_begin()  # model.evaluate(..., callbacks=[timer]) after fit
+    clock.test_end()
+    assert wait.calls == 0
+    clock.epoch_begin(0)
+    assert clock.epoch_end().sync_time == pytest.approx(0.2)
+    clock.epoch_begin(1)
+    assert clock.epoch_end().sync_time == pytest.approx(0.3)
+    assert wait.calls == 2
