@@ -24,7 +24,21 @@ def invalid_value(name: str, expected: str, value: Any, fix: str | None = None) 
 
 
 def short_repr(value: Any) -> str:
-    """`repr(value)`, but an array reads `ndarray(shape=(1797, 64), dtype=float32)`."""
+    """`repr(value)`, but an array reads `ndarray(shape=(1797, 64), dtype=float32)`.
+
+    Arrays inside a tuple, list or dict (`(x, y)`, `{"image": x}`) read so too.
+    """
+    if isinstance(value, tuple | list) and any(map(is_array, value)):
+        items = ", ".join(short_repr(item) for item in value)
+        return (
+            f"({items}{',' * (len(value) == 1)})"
+            if isinstance(value, tuple)
+            else f"[{items}]"
+        )
+    if isinstance(value, dict) and any(map(is_array, value.values())):
+        return (
+            "{" + ", ".join(f"{k!r}: {short_repr(v)}" for k, v in value.items()) + "}"
+        )
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is None or dtype is None or isinstance(value, numbers.Number | str):
         return repr(value)
@@ -33,6 +47,24 @@ def short_repr(value: Any) -> str:
     except TypeError:  # a shape that does not iterate: show it as it is
         dims = shape
     return f"{type(value).__name__}(shape={dims}, dtype={dtype})"
+
+
+def is_array(value: Any) -> bool:
+    """Whether `value` has a shape and a dtype (a NumPy array or a tensor)."""
+    return (
+        getattr(value, "shape", None) is not None
+        and getattr(value, "dtype", None) is not None
+        and not isinstance(value, numbers.Number | str)
+    )
+
+
+def holds_arrays(value: Any) -> bool:
+    """An array, or a tuple, list or dict of arrays (what `fit` takes as `x`)."""
+    if isinstance(value, tuple | list):
+        return bool(value) and all(map(holds_arrays, value))
+    if isinstance(value, dict):
+        return bool(value) and all(map(holds_arrays, value.values()))
+    return is_array(value)
 
 
 def invalid_type(name: str, expected: str, value: Any, fix: str | None = None) -> str:

@@ -72,3 +72,29 @@ def test_invalid_value_is_worded_as_keras_words_it():
         "Invalid value for argument `patience`. Expected a non-negative integer. "
         "Received: patience=-1"
     )
+
+
+def test_data_as_x_y_shows_shapes_and_the_batch_size_hint():
+    import numpy as np
+
+    from keras_bettermodels.callbacks import CacheTimingCallback
+
+    x, y = np.zeros((1797, 64), "float32"), np.zeros((1797,), "int64")
+    with pytest.raises(TypeError) as caught:
+        CacheTimingCallback(dataset=(x, y))
+    message = str(caught.value)
+    assert (
+        "Received: dataset=(ndarray(shape=(1797, 64), dtype=float32), "
+        "ndarray(shape=(1797,), dtype=int64))" in message
+    )
+    assert "pass `batch_size=`" in message
+    assert message.count("\n") <= 1  # not the arrays' numbers
+    with pytest.raises(TypeError, match=r"dataset=\{'image': ndarray\(shape="):
+        CacheTimingCallback(dataset={"image": x})
+
+
+def test_cache_timing_names_a_misspelt_keyword():
+    from keras_bettermodels.callbacks import CacheTimingCallback
+
+    with pytest.raises(TypeError, match=r"`batchsize` \(did you mean `batch_size`\?\)"):
+        CacheTimingCallback(batchsize=32)

@@ -173,7 +173,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         if dataset is not None and _input_kind(dataset) is None:
-            is_array = hasattr(dataset, "shape") and hasattr(dataset, "dtype")
+            is_array = _validation.holds_arrays(dataset)
             raise TypeError(
                 _validation.invalid_type(
                     "dataset",

@@ -30,6 +30,7 @@ const LABELS = {
   steps_per_second: "Steady steps / s",
   backend: "Backend",
   input_kind: "Input kind",
+  sync_time: "Waited for the device (s)",
 };
 const CHART = { width: 440, height: 210, left: 64, right: 12, top: 14, bottom: 34 };
 const FIRST_CHART = { width: 440, height: 100, left: 92, right: 12, top: 8, bottom: 36, row: 18, gap: 8 };
