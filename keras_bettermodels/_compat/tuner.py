@@ -7,8 +7,12 @@ them moves. Public keras-tuner names (`keras_tuner.engine.trial.TrialStatus`,
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import os
+import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -113,19 +117,196 @@ def exists(path: str) -> bool:
 
 
 def save_json(path: str, document: Any) -> None:
-    """Writes JSON the way keras-tuner writes its project files
-    (`keras_tuner.src.utils.save_json`, keras-tuner 1.4.8)."""
-    from keras_tuner.src import utils as kt_utils
-
-    kt_utils.save_json(path, document)
+    """Writes JSON as keras-tuner writes its project files, but whole: a kill
+    leaves the old file or the new one (`write_json_whole`)."""
+    write_json_whole(path, document)
 
 
 def load_json(path: str) -> Any:
-    """Reads a JSON file written by `save_json`
-    (`keras_tuner.src.utils.load_json`, keras-tuner 1.4.8)."""
+    """Reads a JSON file written by `save_json`; a damaged one is a
+    `DamagedProjectFile` naming it (`read_json_naming_the_file`)."""
+    return read_json_naming_the_file(path)
+
+
+# ------------------------------------------------------ project files, whole
+
+# keras-tuner 1.4.8 writes every project file (`oracle.json`, each
+# `trial_*/trial.json`, `<tuner_id>.json`, each `build_config.json`) with
+# `keras_tuner.src.utils.save_json`, which opens the file itself for writing
+# (`backend.io.File(path, "w")`: truncated at once) and writes it in place. A
+# process killed there leaves it empty or cut, and the project cannot reload
+# (a bare `JSONDecodeError`, naming no file). Every caller looks the function
+# up on the module at call time (`utils.save_json(...)`: `engine/stateful.py`,
+# `engine/tuner.py`), so replacing it there covers them all; so does
+# `utils.load_json` for the reads (`engine/stateful.py`, `engine/trial.py`,
+# `engine/tuner.py`, `tuners/hyperband.py`). `tests/_compat/test_tuner.py`
+# checks both for the version installed.
+PROJECT_FILES_CHECKED = ("1.4.8",)
+
+#: The suffix of the file `write_json_whole` writes before renaming it: a
+#: process killed in between leaves `<name>.<token>.partial`, which nothing reads.
+PARTIAL_SUFFIX = ".partial"
+
+
+class DamagedProjectFile(ValueError):
+    """A keras-tuner project file that is not whole JSON (cut by a crash)."""
+
+
+def write_json_whole(path: str, document: Any) -> str:
+    """Writes `document` as JSON to `path`: a kill leaves the old file or the new.
+
+    The JSON goes to `<path>.<token>.partial` in the same folder, through
+    keras-tuner's own opener (`keras_tuner.src.backend.io.File`, keras-tuner
+    1.4.8), is flushed to the disk, and then replaces `path` (`os.replace`,
+    atomic). A remote path (`gs://...`) is written as keras-tuner writes it:
+    its object stores make an object visible only once it is whole.
+
+    Returns:
+        The JSON text, as keras-tuner's `save_json` returns it.
+    """
+    from keras_tuner.src.backend import io as kt_io
+
+    text = json.dumps(document)
+    if "://" in path:
+        with kt_io.File(path, "w") as file:
+            file.write(text)
+        return text
+    partial = f"{path}.{uuid.uuid4().hex[:12]}{PARTIAL_SUFFIX}"
+    try:
+        with kt_io.File(partial, "w") as file:
+            file.write(text)
+        descriptor = os.open(partial, os.O_RDONLY)
+        try:  # the data before the rename: never an empty file after a power cut
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
+    return text
+
+
+def read_json_naming_the_file(path: str) -> Any:
+    """Reads a keras-tuner project file; a damaged one is an error that names it.
+
+    keras-tuner 1.4.8's `utils.load_json`, whose `JSONDecodeError` names no
+    file.
+
+    Raises:
+        DamagedProjectFile: for a file that is not whole JSON (empty, or cut
+            by a process killed while a keras-tuner without whole writes
+            rewrote it in place), naming the file and what to do.
+    """
+    from keras_tuner.src.backend import io as kt_io
+
+    with kt_io.File(path, "r") as file:
+        text = file.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        state = "empty" if not text.strip() else f"cut short: {error}"
+        raise DamagedProjectFile(
+            f"The keras-tuner project file {path} is damaged ({state}): a "
+            "process was killed while it was rewritten in place, which "
+            "keras-tuner does; keras-bettermodels' tuners write it whole. The "
+            "project cannot be reloaded without it. Restore the file from a "
+            "backup, or start the project anew with `overwrite=True` (or "
+            "another `project_name`)."
+        ) from None
+
+
+def write_project_files_whole() -> bool:
+    """Makes keras-tuner write its project files whole and name a damaged one.
+
+    Replaces `keras_tuner.src.utils.save_json` with `write_json_whole` and
+    `utils.load_json` with `read_json_naming_the_file`, for the whole process
+    (keras-tuner's own tuners too: the files' contents do not change, only
+    how they are written). Done once; the tuners call it before keras-tuner
+    reloads or writes a project.
+
+    Returns:
+        Whether keras-tuner's writer is now whole; `False`, with a warning,
+        for a keras-tuner whose `save_json` / `load_json` are not the 1.4.8
+        ones this replaces.
+    """
+    import keras_tuner
     from keras_tuner.src import utils as kt_utils
 
-    return kt_utils.load_json(path)
+    save = getattr(kt_utils, "save_json", None)
+    load = getattr(kt_utils, "load_json", None)
+    if save is write_json_whole and load is read_json_naming_the_file:
+        return True
+    if not _has_parameters(save, ["path", "obj"]) or not _has_parameters(
+        load, ["path"]
+    ):
+        warnings.warn(
+            "keras-bettermodels could not make keras-tuner "
+            f"{keras_tuner.__version__} write its project files "
+            "whole (checked: keras-tuner "
+            f"{', '.join(PROJECT_FILES_CHECKED)}): a process killed while it "
+            "writes `oracle.json` or `trial.json` can leave the file empty.",
+            stacklevel=2,
+        )
+        return False
+    kt_utils.save_json = write_json_whole
+    kt_utils.load_json = read_json_naming_the_file
+    return True
+
+
+def _has_parameters(function: Any, names: list[str]) -> bool:
+    try:
+        return list(inspect.signature(function).parameters) == names
+    except (TypeError, ValueError):
+        return False
+
+
+def settle_trials_after_reload(oracle: Any) -> None:
+    """Makes a reloaded oracle agree with its trials' own files.
+
+    keras-tuner 1.4.8 writes a trial's `trial.json`, then `oracle.json`
+    (`Oracle.create_trial`, `Oracle.end_trial`); a process killed between
+    the two (or while the second is written) leaves:
+
+    - a trial that ended (`COMPLETED` in its `trial.json`) still among the
+      oracle's ongoing trials: `Oracle.reload` sends it for retry, and it runs
+      again. It is kept as it ended instead (`end_order`);
+    - a trial just created (`RUNNING` in its `trial.json`) that `oracle.json`
+      does not know: it counts towards `max_trials` but never runs. It is
+      sent for retry, as the trials that were running are.
+
+    An oracle client of a distributed search holds no trials: nothing to do.
+    """
+    trials = getattr(oracle, "trials", None)
+    retry_queue = getattr(oracle, "_retry_queue", None)
+    end_order = getattr(oracle, "end_order", None)
+    start_order = getattr(oracle, "start_order", None)
+    if not (
+        isinstance(trials, dict)
+        and isinstance(retry_queue, list)
+        and isinstance(end_order, list)
+        and isinstance(start_order, list)
+    ):
+        return
+    from keras_tuner.engine.trial import TrialStatus
+
+    for trial_id in list(retry_queue):
+        trial = trials.get(trial_id)
+        if trial is not None and trial.status == TrialStatus.COMPLETED:
+            retry_queue.remove(trial_id)
+            if trial_id not in end_order:
+                end_order.append(trial_id)
+    ongoing = {t.trial_id for t in getattr(oracle, "ongoing_trials", {}).values()}
+    for trial_id, trial in trials.items():
+        if (
+            trial.status == TrialStatus.RUNNING
+            and trial_id not in ongoing
+            and trial_id not in retry_queue
+        ):
+            retry_queue.append(trial_id)
+            if trial_id not in start_order:
+                start_order.append(trial_id)
 
 
 def start_oracle_server(oracle: Any) -> tuple[Any, Any]:

@@ -6,18 +6,29 @@ never the new model beside the old info, and a pair that does not belong
 together (a file replaced or edited by hand) is detected, not loaded.
 
 The info records the model file's SHA-256 and size. A save goes through a
-journal beside the pair, each step atomic (`os.replace`):
+journal beside the pair, each step atomic (`os.replace`), under staging
+names of its own (`<token>`: the process id and a random part):
 
-1. the model is written to `retrained.next.keras`;
-2. the info, with that file's checksum, to `retrained.next.json`;
-3. `retrained.next.keras` replaces `retrained.keras`;
-4. `retrained.next.json` replaces `retrained.json`.
+1. the model is written to `retrained.next-<token>.keras`;
+2. the info, with that file's checksum, to `retrained.next-<token>.json`;
+3. the staged model replaces `retrained.keras`;
+4. the staged info replaces `retrained.json`.
 
 A crash before step 3 leaves the old pair as it was. A crash between steps 3
-and 4 leaves the new model beside the old info; the new info waits in
-`retrained.next.json`, whose checksum matches the model, so `read` returns
-the new pair (and the next `save` completes step 4 first). After step 4 the
-new pair is in place.
+and 4 leaves the new model beside the old info; the new info waits in its
+staged file, whose checksum matches the model, so `read` returns the new
+pair (and the next `save` completes step 4 first). After step 4 the new pair
+is in place.
+
+Two saves into one project at once (two processes retraining it) take turns:
+each holds an exclusive lock (`flock`) on `retrained.lock` from its first
+step to its last, so they never mix their files, and the staged files a save
+finds are those of a save that died (the kernel releases a dead process's
+lock), which it completes or removes. The lock file is removed by the save
+that holds it. Where no lock can be taken (no `fcntl`, or a file system
+without locks), the saves still stage under their own names and remove only
+their own files: the last to finish leaves its pair, and `read` pairs each
+model with the info that describes it.
 
 Pure file I/O: the caller passes the function that writes the model
 (`model.save`). Local paths only; the tuner saves remote ones (`gs://...`)
@@ -27,10 +38,12 @@ as before.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["ArtefactError", "checksum", "read", "save"]
@@ -40,7 +53,8 @@ ARTEFACT = "artefact"
 _CHUNK = 1 << 20
 
 #: Test seam: called with each step's name as the save completes it. Tests set
-#: it to kill the process (`os._exit`) at that moment.
+#: it to kill the process (`os._exit`) at that moment. `"lock_busy"` is
+#: called before a save waits for another save's lock.
 after_step: Callable[[str], None] | None = None
 
 # (path, size, mtime_ns, inode) -> SHA-256: a model file is hashed once per
@@ -52,9 +66,17 @@ class ArtefactError(ValueError):
     """The retrain's files do not belong together or cannot be read."""
 
 
-def _next(path: str) -> str:
+def _next(path: str, token: str) -> str:
+    """The staged file of one save: `retrained.next-<token>.keras`."""
     base, extension = os.path.splitext(path)
-    return f"{base}.next{extension}"
+    return f"{base}.next-{token}{extension}"
+
+
+def _staged(path: str) -> list[str]:
+    """Every staged file of `path` on disk, of any save (older versions
+    staged as `retrained.next.keras`), `.partial` ones included."""
+    base, _ = os.path.splitext(path)
+    return sorted(glob.glob(f"{glob.escape(base)}.next*"))
 
 
 def _step(name: str) -> None:
@@ -131,12 +153,20 @@ def _unchecked(document: dict[str, Any]) -> bool:
     return ARTEFACT not in document
 
 
-def _pending(info_path: str) -> dict[str, Any] | None:
-    """The info a save left in its journal; `None` if none or unreadable."""
-    try:
-        return _load(_next(info_path))
-    except ArtefactError:
-        return None  # an unreadable journal is no evidence either way
+def _pending(info_path: str, model_path: str) -> tuple[str, dict[str, Any]] | None:
+    """A staged info (its path and document) whose checksum matches the model
+    on disk: a save stopped between its last two steps. `None` if none."""
+    _, extension = os.path.splitext(info_path)
+    for path in _staged(info_path):
+        if not path.endswith(extension):
+            continue  # a `.partial`: never a complete journal
+        try:
+            document = _load(path)
+        except ArtefactError:
+            continue  # an unreadable journal is no evidence either way
+        if document is not None and _matches(document, model_path):
+            return path, document
+    return None
 
 
 def _write_json(path: str, document: dict[str, Any]) -> None:
@@ -149,15 +179,60 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
 
 
 def _settle(model_path: str, info_path: str) -> None:
-    """Completes a save that stopped between steps 3 and 4, drops the rest."""
-    pending = _next(info_path)
-    document = _pending(info_path)
-    if document is not None and _matches(document, model_path):
-        os.replace(pending, info_path)
+    """Completes a save that died between steps 3 and 4, drops the rest.
+
+    Only under the lock: every staged file is then a dead save's.
+    """
+    pending = _pending(info_path, model_path)
+    if pending is not None:
+        os.replace(pending[0], info_path)
         _sync_dir(info_path)
         _step("settled")
-    for leftover in (_next(model_path), pending, f"{pending}.partial"):
+    for leftover in set(_staged(model_path) + _staged(info_path)):
         _remove(leftover)
+
+
+@contextlib.contextmanager
+def _lock(model_path: str) -> Iterator[bool]:
+    """Holds the project's save lock, `<model>.lock`; yields whether it is held.
+
+    The file is removed by its holder before the lock is released, so a save
+    that waited on a removed file tries again on the current one.
+    """
+    descriptor = _acquire(f"{os.path.splitext(model_path)[0]}.lock")
+    if descriptor is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _remove(f"{os.path.splitext(model_path)[0]}.lock")
+        os.close(descriptor)
+
+
+def _acquire(path: str) -> int | None:
+    """Locks the file at `path` (created if need be); `None` where no lock can be."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _step("lock_busy")
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            held = os.path.samestat(os.fstat(descriptor), os.stat(path))
+        except FileNotFoundError:  # its holder removed it meanwhile
+            held = False
+        except OSError:  # a file system without locks (ENOLCK, EOPNOTSUPP)
+            os.close(descriptor)
+            return None
+        if held:
+            return descriptor
+        os.close(descriptor)
 
 
 def save(
@@ -176,24 +251,34 @@ def save(
         document: the info, a JSON object; saved with an `"artefact"` member
             holding the model file's SHA-256 and size.
     """
-    _settle(model_path, info_path)
-    staged_model, staged_info = _next(model_path), _next(info_path)
-    write_model(staged_model)
-    _sync_file(staged_model)
-    _step("model_written")
-    recorded = {
-        "sha256": checksum(staged_model),
-        "bytes": os.path.getsize(staged_model),
-    }
-    _write_json(staged_info, {**document, ARTEFACT: recorded})
-    _sync_dir(staged_info)
-    _step("info_written")
-    os.replace(staged_model, model_path)
-    _sync_dir(model_path)
-    _step("model_replaced")
-    os.replace(staged_info, info_path)
-    _sync_dir(info_path)
-    _step("info_replaced")
+    with _lock(model_path) as locked:
+        if locked:
+            _settle(model_path, info_path)
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        staged_model, staged_info = _next(model_path, token), _next(info_path, token)
+        leftovers = [staged_model, staged_info, f"{staged_info}.partial"]
+        try:
+            write_model(staged_model)
+            _sync_file(staged_model)
+            _step("model_written")
+            recorded = {
+                "sha256": checksum(staged_model),
+                "bytes": os.path.getsize(staged_model),
+            }
+            _write_json(staged_info, {**document, ARTEFACT: recorded})
+            _sync_dir(staged_info)
+            _step("info_written")
+            os.replace(staged_model, model_path)
+            leftovers = []  # the staged info is now the model's only info
+            _sync_dir(model_path)
+            _step("model_replaced")
+            os.replace(staged_info, info_path)
+            _sync_dir(info_path)
+            _step("info_replaced")
+        except Exception:  # this save's own files only: never another's
+            for leftover in leftovers:
+                _remove(leftover)
+            raise
 
 
 def read(model_path: str, info_path: str) -> dict[str, Any] | None:
@@ -207,7 +292,8 @@ def read(model_path: str, info_path: str) -> dict[str, Any] | None:
         The info document (with its `"artefact"` member), or `None` when no
         pair was ever completed. An info written before checksums were
         recorded (no `"artefact"` member) is returned as it is, unless a
-        pending `*.next.json` matches the model on disk: then that one is.
+        staged `retrained.next-*.json` matches the model on disk: then that
+        one is.
 
     Raises:
         ArtefactError: when the files do not belong together (the model is
@@ -217,11 +303,11 @@ def read(model_path: str, info_path: str) -> dict[str, Any] | None:
     document = _load(info_path)
     if document is not None and _matches(document, model_path):
         return document
-    pending = _pending(info_path)
-    if pending is not None and _matches(pending, model_path):
+    pending = _pending(info_path, model_path)
+    if pending is not None:
         # A save stopped between its last two steps. This wins over an info
         # without a checksum too: that info cannot be checked, the journal can.
-        return pending
+        return pending[1]
     if document is not None and _unchecked(document):
         return document  # written before checksums; no journal contradicts it
     if document is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import json
 import math
 import os
 import time
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,7 +244,11 @@ class RetrainOnFullData(_TunerBase):
             )
         self._retrained_model: keras.Model | None = None
         self.retrain_info: RetrainInfo | None = None
+        # Before keras-tuner reloads or writes the project: a kill while it
+        # writes `oracle.json` or a `trial.json` must not leave it empty.
+        _kt.write_project_files_whole()
         super().__init__(*args, **kwargs)
+        _kt.settle_trials_after_reload(self.oracle)
         _kt.restore_trial_order(self.oracle)
         saved = self._read_saved_retrain()
         self.retrain_info = None if saved is None else saved[0]
@@ -286,6 +292,10 @@ class RetrainOnFullData(_TunerBase):
             self.save()
             _serve_as_chief(self.oracle, verbose)
         else:
+            # keras-tuner first writes `<tuner_id>.json`, by which a project
+            # is reloaded, after the first trial: a kill before left a
+            # project that restarted from scratch, over its completed trial.
+            self.save()
             super().search(*fit_args, **fit_kwargs)
         if not self.retrain_on_full_data or self._is_worker():
             return
@@ -483,6 +493,9 @@ class RetrainOnFullData(_TunerBase):
                 (the message says which, and that the next `search` retrains).
         """
         if self._retrained_model is not None:
+            info = self.retrain_info
+            if info is not None and info.skipped is None:
+                self._check_of_the_best(info)
             return self._retrained_model
         saved = self._read_saved_retrain(mismatch="raise")
         skipped = None if self.retrain_info is None else self.retrain_info.skipped
@@ -501,7 +514,52 @@ class RetrainOnFullData(_TunerBase):
                 "the arguments you gave `search`, then `get_retrained_model()`. "
                 f"(Looked for {self._retrained_path()}.)"
             )
-        info, hp_config, build_config = saved
+        self._check_of_the_best(saved[0])
+        try:
+            model = self._load_saved(saved)
+        except _UNLOADABLE as error:
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            raise RuntimeError(
+                f"The retrained model {self._retrained_path()} does not load into "
+                f"the model of the hyperparameters {self._info_path()} names "
+                f"({type(error).__name__}: {first_line}). Run `search` again (it "
+                "retrains), or call `retrain(...)`, before `get_retrained_model()`."
+            ) from error
+        self._retrained_model = model
+        self.retrain_info = saved[0]
+        return model
+
+    def _check_of_the_best(self, info: RetrainInfo) -> None:
+        """A `RuntimeError` for a retrain that is not of the current best trial.
+
+        A later search (`overwrite=False`, more trials) that found a better
+        trial and died before its retrain was saved leaves the previous
+        search's retrained model: never returned as if it were the best's.
+        """
+        if self._saved_is_best(info):
+            return
+        best = self._best_completed_trial()
+        now = (
+            "no trial has completed"
+            if best is None
+            else f"the best trial is trial {best.trial_id} "
+            f"({_describe_values(self._retrain_hyperparameters(best).values)}, "
+            f"{self.oracle.objective.name}={_number(best.score)})"
+        )
+        raise RuntimeError(
+            f"The retrained model {self._retrained_path()} is of trial "
+            f"{info.trial_id} ({_describe_values(info.hyperparameters)}, "
+            f"{self.oracle.objective.name}={_number(info.score)}), but {now}: a "
+            "later search found it and did not finish its retrain. Run `search` "
+            "again (it retrains), or call `retrain(...)`, before "
+            "`get_retrained_model()`."
+        )
+
+    def _load_saved(
+        self, saved: tuple[RetrainInfo, dict[str, Any], Any]
+    ) -> keras.Model:
+        """Builds the saved retrain's model and loads its weights (and optimizer)."""
+        _, hp_config, build_config = saved
         hp = keras_tuner.HyperParameters.from_config(hp_config)
         model = _kt.try_build(self, hp)
         if not model.built and build_config:
@@ -511,8 +569,6 @@ class RetrainOnFullData(_TunerBase):
             # Loads the optimizer's state too, so that training can go on.
             optimizer.build(model.trainable_variables)
         model.load_weights(self._retrained_path())
-        self._retrained_model = model
-        self.retrain_info = info
         return model
 
     def _retrain(
@@ -537,13 +593,18 @@ class RetrainOnFullData(_TunerBase):
         epochs, source = self._epochs_for(trial, named)
         plan = _data.full_training_data(fit_args, fit_kwargs, concatenate=False)
         if after_search and self._already_retrained(trial, epochs, plan):
-            _say(
-                verbose,
-                f"Reusing the model retrained on the best hyperparameters (trial "
-                f"{trial.trial_id}) from {self._retrained_path()}; call "
-                "`retrain(...)` to train it again.",
-            )
-            return self.get_retrained_model()
+            try:
+                model = self.get_retrained_model()
+            except RuntimeError as error:  # a pair that does not load: retrained
+                warnings.warn(f"{error} Retraining it now.", stacklevel=3)
+            else:
+                _say(
+                    verbose,
+                    f"Reusing the model retrained on the best hyperparameters "
+                    f"(trial {trial.trial_id}) from {self._retrained_path()}; "
+                    "call `retrain(...)` to train it again.",
+                )
+                return model
 
         full = _data.full_training_data(fit_args, fit_kwargs)
         kept, dropped = _data.split_callbacks(named.get("callbacks"))
@@ -701,7 +762,11 @@ class RetrainOnFullData(_TunerBase):
         path = os.path.join(self.get_trial_dir(trial.trial_id), FIT_RESULT)
         if not _kt.exists(path):
             return None
-        return bool(_kt.load_json(path).get("returned_history"))
+        try:
+            return bool(_kt.load_json(path).get("returned_history"))
+        except _kt.DamagedProjectFile as error:  # cut by an older version
+            warnings.warn(f"{error} Read as not recorded.", stacklevel=3)
+            return None
 
     def _verbose(self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> Any:
         try:
@@ -797,23 +862,28 @@ class RetrainOnFullData(_TunerBase):
         )
 
     def _saved_is_best(self, info: RetrainInfo, best: Any = None) -> bool:
-        """Whether a saved retrain is of the best trial, or of one tied with it."""
+        """Whether a saved retrain is of the best trial, or of one tied with it.
+
+        The trial must also have the hyperparameters the retrain trained: a
+        trial id alone could be another search's.
+        """
         best = best if best is not None else self._best_completed_trial()
         if best is None:
             return False
         if info.trial_id == str(best.trial_id):
-            return True
-        saved = (
-            self.oracle.trials.get(info.trial_id)
-            if hasattr(self.oracle, "trials")
-            else None
-        )
-        return (
-            saved is not None
-            and saved.status == TrialStatus.COMPLETED
-            and saved.score is not None
-            and saved.score == best.score
-        )
+            saved = best
+        else:
+            trials = getattr(self.oracle, "trials", None)
+            saved = trials.get(info.trial_id) if isinstance(trials, dict) else None
+            if (
+                saved is None
+                or saved.status != TrialStatus.COMPLETED
+                or saved.score is None
+                or saved.score != best.score
+            ):
+                return False
+        trained = dict(self._retrain_hyperparameters(saved).values)
+        return _same_values(info.hyperparameters, trained)
 
 
 # ---------------------------------------------------------------- helpers
@@ -935,6 +1005,21 @@ def _init_with_signature(cls: type) -> Any:
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__doc__ = RetrainOnFullData.__init__.__doc__
     return __init__
+
+
+# What a saved model that does not fit the model it is loaded into raises:
+# Keras' "A total of 2 objects could not be loaded" is a ValueError; a file
+# that is no `.keras` archive, zipfile's BadZipFile or an OSError.
+_UNLOADABLE = (ValueError, KeyError, OSError, zipfile.BadZipFile)
+
+
+def _same_values(saved: dict[str, Any], trained: dict[str, Any]) -> bool:
+    """Whether hyperparameter values read back from JSON are `trained`'s."""
+    return json.loads(json.dumps(trained)) == saved
+
+
+def _describe_values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in values.items()) or "none"
 
 
 def _say(verbose: Any, message: str) -> None:

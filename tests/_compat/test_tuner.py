@@ -165,3 +165,98 @@ def test_restore_trial_order_puts_trials_back_in_start_order(tmp_path):
     kt.restore_trial_order(oracle)
     assert list(oracle.trials) == ["3", "2", "1", "0", "9"]
     kt.restore_trial_order(object())
+
+
+# ------------------------------------------------------ project files, whole
+
+
+def test_keras_tuner_writes_and_reads_every_project_file_through_utils():
+    """What `write_project_files_whole` replaces is what keras-tuner calls."""
+    from keras_tuner.src import utils as kt_utils
+    from keras_tuner.src.engine import stateful, trial, tuner
+
+    assert keras_tuner.__version__ in kt.PROJECT_FILES_CHECKED
+    # Oracle, Trial and Tuner save through Stateful.save; build_config.json
+    # through Tuner._build_and_fit_model: all look `save_json` up on `utils`.
+    assert "utils.save_json(fname, self.get_state())" in inspect.getsource(
+        stateful.Stateful.save
+    )
+    assert "utils.load_json(fname)" in inspect.getsource(stateful.Stateful.reload)
+    assert "utils.load_json(fname)" in inspect.getsource(trial.Trial.load)
+    assert "utils.save_json(" in inspect.getsource(tuner.Tuner._build_and_fit_model)
+    assert stateful.utils is kt_utils and trial.utils is kt_utils
+    source = inspect.getsource(kt_utils)  # the module's: save_json may be ours now
+    assert "def save_json(path, obj):" in source
+    assert 'with backend.io.File(path, "w") as f:' in source  # in place
+
+
+def test_write_project_files_whole_replaces_keras_tuners_writer_and_reader():
+    from keras_tuner.src import utils as kt_utils
+
+    assert kt.write_project_files_whole() is True
+    assert kt_utils.save_json is kt.write_json_whole
+    assert kt_utils.load_json is kt.read_json_naming_the_file
+    assert kt.write_project_files_whole() is True  # once is enough
+
+
+def test_write_json_whole_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):
+    path = str(tmp_path / "oracle.json")
+    assert kt.write_json_whole(path, {"a": 1}) == '{"a": 1}'
+    kt.write_json_whole(path, {"a": 2})
+    assert kt.load_json(path) == {"a": 2}
+    assert os.listdir(tmp_path) == ["oracle.json"]
+
+
+def test_a_write_that_fails_keeps_the_old_file_and_removes_its_partial(tmp_path):
+    path = str(tmp_path / "trial.json")
+    kt.write_json_whole(path, {"status": "RUNNING"})
+    with pytest.raises(TypeError):
+        kt.write_json_whole(path, {"status": object()})  # not JSON: before opening
+    assert kt.load_json(path) == {"status": "RUNNING"}
+    assert os.listdir(tmp_path) == ["trial.json"]
+
+
+@pytest.mark.parametrize(("text", "state"), [("", "empty"), ('{"ongoing', "cut short")])
+def test_a_damaged_project_file_is_an_error_naming_it(tmp_path, text, state):
+    path = tmp_path / "oracle.json"
+    path.write_text(text)
+    with pytest.raises(kt.DamagedProjectFile, match=state) as caught:
+        kt.load_json(str(path))
+    assert str(path) in str(caught.value)
+    assert "overwrite=True" in str(caught.value)
+
+
+def _oracle_with(statuses, directory="."):
+    from keras_tuner.engine.trial import Trial
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=4)
+    oracle._set_project_dir(str(directory), "p")
+    oracle.trials = {
+        tid: Trial(keras_tuner.HyperParameters(), tid, status)
+        for tid, status in statuses
+    }
+    return oracle
+
+
+def test_settle_keeps_a_trial_that_ended_though_the_oracle_had_it_running():
+    # Killed between `end_trial`'s trial.json and its oracle.json: reload
+    # sent the completed trial for retry (it would run again).
+    oracle = _oracle_with([("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "RUNNING")])
+    oracle.start_order, oracle.end_order = ["0", "1", "2"], ["0"]
+    oracle._retry_queue = ["1", "2"]
+    kt.settle_trials_after_reload(oracle)
+    assert oracle._retry_queue == ["2"]
+    assert oracle.end_order == ["0", "1"]
+
+
+def test_settle_retries_a_created_trial_the_oracle_never_saved(tmp_path):
+    # Killed between `create_trial`'s trial.json and its oracle.json: the
+    # trial counted towards max_trials and never ran.
+    oracle = _oracle_with([("0", "COMPLETED"), ("1", "RUNNING")], tmp_path)
+    oracle.start_order, oracle.end_order, oracle._retry_queue = ["0"], ["0"], []
+    kt.settle_trials_after_reload(oracle)
+    assert oracle._retry_queue == ["1"]
+    assert oracle.start_order == ["0", "1"]
+    trial = oracle.create_trial("tuner0")
+    assert trial.trial_id == "1" and trial.status == "RUNNING"
+    kt.settle_trials_after_reload(object())  # an oracle client: nothing to do

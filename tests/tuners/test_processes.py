@@ -2,17 +2,19 @@
 
 Each test starts `tests/tuners/_search_process.py` in fresh interpreters
 (a search of a tiny MLP on the digits, 500 training + 150 validation samples),
-kills some of them with SIGKILL while a trial is under way, and reads what
-happened from the project directory (`trial.json` files) and from the records
-the processes wrote for every `fit` call.
+kills some of them with SIGKILL while a trial or a retrain is under way, or
+has them die in the middle of writing a project file (`--die-writing`), and
+reads what happened from the project directory (`trial.json` files) and from
+the records the processes wrote for every `fit` call.
 
 They run once (`backend_independent`): they test processes, files and gRPC,
 which no backend changes, and each starts two to four interpreters (about 9 s
 of CPU apiece to import TensorFlow and Keras), which three passes cannot afford.
 The interpreters run on TensorFlow, whatever the pass's backend: it is the
 cheapest here (JAX recompiles every trial: twice the CPU).
-The two distributed tests start three and four interpreters at once and are
-marked `slow` (about 35 and 45 s of CPU): run them with
+The two distributed tests start three and four interpreters at once, and
+the second chain of kills inside writes six in turn: they are marked `slow`
+(about 35, 45 and 70 s of CPU): run them with
 `KERAS_BACKEND=tensorflow pytest -m slow tests/tuners/test_processes.py`.
 The retrain itself is tested on every backend in `test_random_search.py`.
 """
@@ -85,14 +87,16 @@ class Processes:
         index = self.started.index(process)
         return next(self.logs.glob(f"*-{index}.log")).read_text()
 
-    def wait(self, process: subprocess.Popen[str], deadline: float) -> str:
-        """Waits for `process` to exit with status 0; returns its output."""
+    def wait(
+        self, process: subprocess.Popen[str], deadline: float, returncode: int = 0
+    ) -> str:
+        """Waits for `process` to exit with `returncode`; returns its output."""
         try:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pytest.fail(f"still running at the deadline:\n{self.output(process)}")
         output = self.output(process)
-        assert process.returncode == 0, output
+        assert process.returncode == returncode, output
         return output
 
     def wait_for_file(
@@ -124,6 +128,15 @@ class Processes:
             log.close()
 
     # What the processes left behind.
+
+    def project_files_are_whole(self) -> None:
+        """Every JSON file of the project parses: none was left cut or empty."""
+        for path in sorted((self.directory / "search").rglob("*.json")):
+            text = path.read_text()
+            try:
+                json.loads(text)
+            except json.JSONDecodeError:
+                pytest.fail(f"{path} is damaged: {text[:80]!r}")
 
     def trials(self) -> dict[str, dict[str, Any]]:
         project = self.directory / "search"
@@ -323,3 +336,134 @@ def test_a_killed_worker_restarted_with_its_id_gets_its_trial_back(
     assert {_values_key(f["values"]) for f in fits} == _completed_values(trials)
     retrain = _assert_one_retrain_of_the_best(processes, trials, chief.pid)
     assert retrain["start"] >= max(f["end"] for f in fits)
+
+
+def _summary(output: str) -> dict[str, Any]:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_a_retrain_of_an_earlier_best_is_refused_once_a_later_search_found_a_better(
+    processes: Processes,
+) -> None:
+    # Issue 26, row 4: a later search finds a better trial and is killed in
+    # its retrain's fit; a serving script that reloads the project used to get
+    # the earlier search's retrained model, silently.
+    deadline = time.monotonic() + DEADLINE
+    first = processes.start("--max-trials", "1")
+    processes.wait(first, deadline)
+    (earlier,) = processes.fits("retrain")
+    earlier_trial = _summary(processes.output(first))["retrain_info"]["trial_id"]
+
+    # Fit 1 is the new trial (the best, by construction), fit 2 its retrain.
+    second = processes.start(
+        "--max-trials", "2", "--boost-fit", "1", "--block-at-fit", "2"
+    )
+    blocked = processes.wait_for_file(
+        processes.records / "blocked-tuner0.json", deadline, second
+    )
+    processes.kill(second)
+    (best,) = _best_trials(processes.trials())
+    assert best["hyperparameters"]["values"] == blocked["values"]
+    assert blocked["values"] != earlier["values"]
+    assert [f["values"] for f in processes.fits("retrain")] == [earlier["values"]]
+
+    # A fresh process serves from the project, then searches again.
+    third = processes.start("--max-trials", "2", "--serve-first")
+    summary = _summary(processes.wait(third, deadline))
+    assert "units" not in summary["served"], "the earlier retrain was served"
+    error = summary["served"]["error"]
+    assert f"is of trial {earlier_trial} " in error
+    assert f"the best trial is trial {best['trial_id']} " in error
+    assert "Run `search` again (it retrains)" in error
+    # ... which retrains the best trial, once, and it is served from then on.
+    third_retrains = [f for f in processes.fits("retrain") if f["pid"] == third.pid]
+    assert [f["values"] for f in third_retrains] == [best["hyperparameters"]["values"]]
+    assert summary["retrain_info"]["trial_id"] == best["trial_id"]
+    assert not [f for f in processes.fits("trial") if f["pid"] == third.pid]
+
+
+def _resume_through_kills(
+    processes: Processes, kills: list[str], max_trials: int = 3
+) -> dict[str, Any]:
+    """Runs one search process per kill point (`--die-writing`), each resuming
+    the project the last one left, then one that finishes it.
+
+    After each death, every project file must be whole; the trials completed
+    before a process started must keep their scores and never be fit again.
+    Returns the last process's summary.
+    """
+    deadline = time.monotonic() + DEADLINE * 2
+    completed: dict[str, dict[str, Any]] = {}
+    for kill in [*kills, None]:
+        extra = ["--die-writing", kill] if kill else ["--load-best"]
+        process = processes.start("--max-trials", str(max_trials), *extra)
+        output = processes.wait(process, deadline, returncode=17 if kill else 0)
+        processes.project_files_are_whole()
+        trials = processes.trials()
+        for trial_id, trial in completed.items():
+            assert trials[trial_id]["status"] == "COMPLETED", (kill, trial_id)
+            assert trials[trial_id]["score"] == trial["score"], (kill, trial_id)
+        refit = {
+            _values_key(f["values"])
+            for f in processes.fits("trial")
+            if f["pid"] == process.pid
+        }
+        assert not refit & _completed_values(completed), f"refit after {kill}"
+        completed = {
+            trial_id: trial
+            for trial_id, trial in trials.items()
+            if trial["status"] == "COMPLETED"
+        }
+    assert len(trials) == max_trials
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    assert {_values_key(f["values"]) for f in processes.fits("trial")} == (
+        _completed_values(trials)
+    )
+    _assert_one_retrain_of_the_best(processes, trials, process.pid)
+    return _summary(output)
+
+
+def test_a_search_killed_while_keras_tuner_writes_its_files_resumes_with_all_trials(
+    processes: Processes,
+) -> None:
+    # Issue 26, row 6: keras-tuner rewrites oracle.json, trial.json and
+    # tuner0.json in place; a kill there left an empty file and a project
+    # that could not resume (a bare JSONDecodeError). Each kill here is half
+    # way through the write named; each next process resumes the project.
+    _resume_through_kills(
+        processes,
+        [
+            # Counted from the process's F-th fit (`@F`): trial 1's end (its
+            # trial.json: after the update, the end) ...
+            "trial.json:2@2",
+            # ... trial 1 run again, ending: oracle.json after its trial.json ...
+            "oracle.json:1@1",
+            # ... and tuner0.json, after trial 2 ended.
+            "tuner0.json:1@1",
+        ],
+    )
+
+
+@pytest.mark.slow
+def test_a_search_killed_while_it_writes_any_other_file_resumes_with_all_trials(
+    processes: Processes,
+) -> None:
+    summary = _resume_through_kills(
+        processes,
+        [
+            # A fresh project, after trial 0: keras-tuner's first tuner0.json,
+            # by which a project is reloaded at all.
+            "tuner0.json:1@1",
+            # Trial 1 created: its trial.json is written, oracle.json not (the
+            # search's first write of oracle.json is at its start).
+            "oracle.json:2",
+            "checkpoint.weights.h5:1",  # trial 1's checkpoint, half written
+            "fit_result.json:1",  # trial 1's fit result (this package's)
+            "build_config.json:1",  # trial 1's build config
+        ],
+    )
+    # The best trial's checkpoint loads: the one cut in half was written anew.
+    best = _best_trials(processes.trials())
+    assert summary["best_units"] in {
+        t["hyperparameters"]["values"]["units"] for t in best
+    }
