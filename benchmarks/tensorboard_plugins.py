@@ -16,19 +16,26 @@ and measures, in one run:
 (b) over HTTP, the same routes of real `tensorboard` processes, with the
     default fast loader and with `--load_fast=false`;
 (c) with headless Chromium (Debian's, through Playwright; skipped when
-    missing): the time from opening a tab to its rendered table.
+    missing): the time from opening a tab to its rendered table;
+(d) in process, the `reports` listing over 5 and 20 runs whose latest report
+    weighs about 7.5 MB: from the headlines `write_json` stores beside the
+    reports, against logs written without them, the first listing (which
+    decodes every report whole, as every listing did before headlines) and
+    the later ones (cached per run, tag, step and wall time).
 
 Goal: every route under 200 ms on this machine. The figures are medians;
 timings are noisy on a busy machine, read the ratios, not the digits.
 
 Run from the repository root:
 
-    python benchmarks/tensorboard_plugins.py
+    python benchmarks/tensorboard_plugins.py        # (a) to (d)
+    python benchmarks/tensorboard_plugins.py large  # (d) alone
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import statistics
@@ -184,8 +191,10 @@ def median_ms(call: Callable[[], Any], repeats: int = REPEATS) -> float:
     return 1000 * statistics.median(times)
 
 
-def row(label: str, ms: float, baseline: float | None = None) -> None:
-    versus = f"{ms / baseline:6.2f}x the read" if baseline else " " * 15
+def row(
+    label: str, ms: float, baseline: float | None = None, of: str = "the read"
+) -> None:
+    versus = f"{ms / baseline:6.2f}x {of}" if baseline else " " * (8 + len(of))
     status = "ok" if ms < GOAL_MS else "OVER GOAL"
     print(
         f"  {label:<58} {ms:8.1f} ms  {versus}  {ms / GOAL_MS:5.2f} of goal  {status}"
@@ -238,13 +247,13 @@ def in_process(log_dir: Path, plugin_class: type, keep: int) -> Any:
         assert response.status_code == 200, response.get_data()
         return response.get_json()
 
-    return read, get
+    return read, get, plugin
 
 
 def part_a(checks: Path, timing: Path) -> None:
     print("(a) in process: TensorBoardWSGI + the event multiplexer (--load_fast=false)")
     for keep, words in ((10, "TensorBoard's default: 10 kept"), (0, "all 1,000 kept")):
-        read, get = in_process(checks, GradientCheckPlugin, keep)
+        read, get, _ = in_process(checks, GradientCheckPlugin, keep)
         steps = get("reports")["reports"][0]["steps"]
         baseline = median_ms(read)
         print(
@@ -265,7 +274,7 @@ def part_a(checks: Path, timing: Path) -> None:
             ),
             baseline,
         )
-    read, get = in_process(timing, InputTimingPlugin, 10)
+    read, get, _ = in_process(timing, InputTimingPlugin, 10)
     baseline = median_ms(read)
     print(f"  {RUNS} runs of timing reports:")
     row("data provider list + read alone", baseline)
@@ -333,7 +342,6 @@ def _entry_points_installed() -> bool:
 
 
 def part_b_and_c(root: Path) -> None:
-    import json
     from urllib.parse import quote
 
     print("(b) over HTTP, real tensorboard processes (all 1,000 reports kept)")
@@ -414,8 +422,71 @@ def part_c(board: Board) -> None:
             browser.close()
 
 
+LARGE_VARIABLES = 57_000  # about 7.5 MB of JSON per report
+LARGE_RUNS = (5, 20)
+
+
+def _large_logs(root: Path, runs: int, headlines: bool) -> Path:
+    """`runs` runs whose report at step 1 weighs about 7.5 MB.
+
+    One event file is written and copied into each run: the writer's
+    pure-Python CRC costs seconds per MB, and the listing reads each copy
+    as its own run.
+    """
+    source = root / ("one_with" if headlines else "one_without")
+    if not source.exists():
+        report = gradient_check_report(0)
+        row = report["variables"][0]
+        report["variables"] = [
+            {**row, "name": f"layer_{index}/kernel"} for index in range(LARGE_VARIABLES)
+        ]
+        if headlines:
+            summary.write_json(source, 1, GC_TAG, report, plugin_name=GC)
+        else:  # as written before headlines: the report alone
+            value = summary._string_value(
+                GC_TAG, metadata.create_summary_metadata(GC), json.dumps(report)
+            )
+            summary.write_values(source, 1, [value])
+        summary.close_all()
+    logs = root / f"large_{runs}_{'with' if headlines else 'without'}"
+    for index in range(runs):
+        shutil.copytree(source, logs / f"run_{index:02d}")
+    return logs
+
+
+def part_d(root: Path) -> None:
+    print(
+        "(d) in process: GET reports over runs whose latest report weighs "
+        "about 7.5 MB (TensorBoard's default: 10 kept)"
+    )
+    for runs in LARGE_RUNS:
+        _, new, _ = in_process(_large_logs(root, runs, True), GradientCheckPlugin, 10)
+        _, old, plugin = in_process(
+            _large_logs(root, runs, False), GradientCheckPlugin, 10
+        )
+        size = len(json.dumps(new("reports")))
+        headlines = median_ms(lambda new=new: new("reports"))
+        cached = median_ms(lambda old=old: old("reports"))
+
+        def uncached(old: Any = old, plugin: Any = plugin) -> Any:
+            plugin._summaries.clear()  # as every listing did before headlines
+            return old("reports")
+
+        first = median_ms(uncached, repeats=3)
+        print(f"  {runs} runs, a {size / 1000:.1f} kB answer:")
+        row("from the headlines", headlines, headlines, "new")
+        row("without headlines, first listing (decodes all)", first, headlines, "new")
+        row("without headlines, later listings (cached)", cached, headlines, "new")
+
+
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="kbm_tb_bench_"))
+    if sys.argv[1:] == ["large"]:
+        try:
+            part_d(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         start = time.perf_counter()
         checks, timing = write_logs(root)
@@ -430,6 +501,8 @@ def main() -> None:
         part_a(checks, timing)
         print()
         part_b_and_c(root)
+        print()
+        part_d(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -10,6 +10,10 @@ Two things the callbacks that protect a run (`MixedPrecisionGuard`,
   variable, with one more small transfer (a flag per variable).
 - `Snapshot`: a copy of the same variables, kept on the device (never a NumPy
   copy on the host), and put back with `Variable.assign`.
+- `take_weights`: a `Snapshot` of a `keras.Model`; of anything else that has
+  `get_weights` / `set_weights` (Keras' own `EarlyStopping` takes such
+  objects), a `WeightsCopy`: what `get_weights()` returned, put back with
+  `set_weights`, as Keras does.
 
 Neither reads more than a scalar (or a flag per variable) back to the host.
 
@@ -36,8 +40,10 @@ __all__ = [
     "NonfiniteLossWatch",
     "NonfiniteVariable",
     "Snapshot",
+    "WeightsCopy",
     "first_nonfinite_variable",
     "state_variables",
+    "take_weights",
 ]
 
 #: What a non-finite variable can be.
@@ -267,6 +273,65 @@ class Snapshot:
         for _, variables, values in pairs:
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
+
+
+class WeightsCopy:
+    """What `model.get_weights()` returned, put back with `model.set_weights`.
+
+    Keras' `EarlyStopping(restore_best_weights=True)` keeps and restores the
+    weights this way, so it takes any object with these two methods, not only
+    a `keras.Model` (Keras' own tests drive it with such a stand-in). This is
+    the fallback for those objects, where no `Snapshot` can be taken: the
+    weights are kept as `get_weights` returns them (for a Keras layer, NumPy
+    copies on the host), and nothing of an optimizer is kept.
+    """
+
+    #: A `WeightsCopy` never holds an optimizer's state.
+    has_optimizer_state = False
+
+    def __init__(self, weights: Any) -> None:
+        self._weights = weights
+
+    @classmethod
+    def take(cls, model: Any) -> WeightsCopy:
+        """Keeps what `model.get_weights()` returns."""
+        return cls(model.get_weights())
+
+    def restore(self, model: Any) -> None:
+        """Calls `model.set_weights` with the kept weights."""
+        model.set_weights(self._weights)
+
+
+def take_weights(model: Any, *, optimizer: bool = True) -> Snapshot | WeightsCopy:
+    """Keeps `model`'s state: on the device for a `keras.Model`, else Keras' way.
+
+    Args:
+        model: a `keras.Model` (a `Snapshot` is taken), or any object with
+            `get_weights` and `set_weights` (a `WeightsCopy`, as Keras'
+            `EarlyStopping` keeps weights).
+        optimizer: for a `keras.Model`, also keep its optimizer's variables.
+            Defaults to `True`.
+
+    Returns:
+        A `Snapshot` or a `WeightsCopy`; either puts the state back with
+        `restore(model)`.
+
+    Raises:
+        TypeError: if `model` is neither.
+    """
+    if isinstance(model, keras.Model):
+        return Snapshot.take(model, optimizer=optimizer)
+    if callable(getattr(model, "get_weights", None)) and callable(
+        getattr(model, "set_weights", None)
+    ):
+        return WeightsCopy.take(model)
+    raise TypeError(
+        _validation.invalid_type(
+            "model",
+            "a keras.Model, or an object with `get_weights` and `set_weights`",
+            model,
+        )
+    )
 
 
 def _check_match(what: str, variables: list[Any], values: list[Any]) -> None:

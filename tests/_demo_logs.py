@@ -32,8 +32,11 @@ def input_timing_reports(log_dir: str | os.PathLike[str]) -> dict[str, dict[str,
         events = EventAccumulator(os.path.join(root, run), size_guidance={"tensors": 0})
         events.Reload()
         for tag in events.Tags()["tensors"]:
-            plugin = events.SummaryMetadata(tag).plugin_data.plugin_name
-            if plugin == metadata.INPUT_TIMING_PLUGIN:
+            plugin_data = events.SummaryMetadata(tag).plugin_data
+            # Beside each report goes its headline, under the same plugin.
+            if metadata.headline_of(plugin_data.content) is not None:
+                continue
+            if plugin_data.plugin_name == metadata.INPUT_TIMING_PLUGIN:
                 latest = max(events.Tensors(tag), key=lambda event: event.step)
                 found[run] = summary.read_json(latest.tensor_proto)
     return found

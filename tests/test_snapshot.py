@@ -11,7 +11,9 @@ import pytest
 from keras_bettermodels._snapshot import (
     NonfiniteVariable,
     Snapshot,
+    WeightsCopy,
     first_nonfinite_variable,
+    take_weights,
 )
 
 
@@ -220,3 +222,17 @@ class TestSnapshot:
     def test_refuses_what_is_not_a_model(self):
         with pytest.raises(TypeError, match="Invalid type for argument `model`"):
             Snapshot.take("model")  # type: ignore[arg-type]
+
+
+def test_take_weights_falls_back_to_get_and_set_weights_off_a_keras_model():
+    model = _trained()
+    assert isinstance(take_weights(model), Snapshot)
+    layer = model.get_layer("first")  # has get_weights / set_weights, no optimizer
+    kept = take_weights(layer)
+    assert isinstance(kept, WeightsCopy) and not kept.has_optimizer_state
+    before = [w.copy() for w in layer.get_weights()]
+    layer.set_weights([w + 1 for w in before])
+    kept.restore(layer)
+    assert _equal(layer.get_weights(), before)
+    with pytest.raises(TypeError, match="`get_weights` and `set_weights`"):
+        take_weights(object())

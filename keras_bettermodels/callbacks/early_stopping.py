@@ -18,7 +18,7 @@ from keras import ops
 from keras_bettermodels import _validation, criteria, stopping
 from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
-from keras_bettermodels._snapshot import Snapshot, first_nonfinite_variable
+from keras_bettermodels._snapshot import first_nonfinite_variable, take_weights
 from keras_bettermodels.stopping import StoppingReason
 
 __all__ = ["EarlyStopping", "StoppingReason"]
@@ -104,7 +104,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             `None`.
         check_finite: stop at once when the monitored value is NaN or
             infinite, or when a model or optimizer variable is (checked at
-            every epoch end and at the end of training). Defaults to `True`.
+            every epoch end and at the end of training; the variables of a
+            `keras.Model` only). Defaults to `True`.
         strict: raise instead of warn when `monitor` is missing from the
             logs. (A missing `training_monitor` is always an error for `PQ`,
             which cannot work without it.) Defaults to `False`.
@@ -122,7 +123,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         best: the best monitored value so far, as in Keras.
         best_epoch: the 0-based epoch of `best`, as in Keras.
         best_weights: the weights of `best_epoch` when `restore_best_weights`:
-            a snapshot kept on the device (Keras keeps NumPy copies).
+            a snapshot kept on the device (Keras keeps NumPy copies). For a
+            model that is not a `keras.Model` but has `get_weights` and
+            `set_weights` (Keras takes those too), what `get_weights`
+            returned, restored with `set_weights`, as Keras does.
         wait: epochs since the last improvement, as in Keras.
 
     Raises:
@@ -289,15 +293,22 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._act(epoch, decision)
 
     def _nonfinite_state(self) -> str | None:
-        """The first non-finite weight or optimizer variable: one reduction."""
-        found = first_nonfinite_variable(self.model) if self.check_finite else None
+        """The first non-finite weight or optimizer variable: one reduction.
+
+        Only a `keras.Model` has variables to watch; Keras' EarlyStopping also
+        takes any object with `get_weights` / `set_weights`, whose state this
+        does not read (its monitored value is still checked).
+        """
+        if not self.check_finite or not isinstance(self.model, keras.Model):
+            return None
+        found = first_nonfinite_variable(self.model)
         return None if found is None else f"{found} is not finite"
 
     def _act(self, epoch: int, decision: stopping.Decision) -> None:
         self._state = state = decision.state
         self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
         if decision.improved and self.restore_best_weights:
-            self.best_weights = Snapshot.take(self.model, optimizer=False)
+            self.best_weights = take_weights(self.model, optimizer=False)
         if decision.measures is not None:
             self.criterion_history.append({"epoch": epoch, **decision.measures})
             if self.log_dir is not None:

@@ -10,7 +10,11 @@ never answers a request with a 500:
   plugin; a path that leaves the static folder is a 404.
 - `GET /reports`: a summary of the latest report of every run and tag (its
   step, size and headline numbers), with the steps of the earlier ones; never
-  the whole reports, which can be large.
+  the whole reports, which can be large. It reads the small headline that
+  `write_json` stores beside each report (`metadata.report_headline`), so its
+  cost does not grow with the reports' size; a report without one (logs
+  written before headlines were) is decoded once, and its summary cached per
+  run, tag, step and wall time.
 - `GET /report?run=...&tag=...[&step=...]`: one whole report; an unknown run,
   tag or step is a 400 with a JSON `{"error": ...}`.
 
@@ -26,9 +30,11 @@ plugins when it starts.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,8 +59,13 @@ MAX_REPORT_BYTES = 8 * 2**20
 #: package's reports are 4 levels deep; a deeper one is listed with an error
 #: (JSON nested ~1000 deep makes Python's decoder raise `RecursionError`).
 MAX_REPORT_DEPTH = 64
-# Strings among the headline numbers are cut to this many characters.
-_HEADLINE_CHARS = 200
+# A headline (`metadata.report_headline`) is a few hundred bytes; anything
+# much larger, or nested at all deeper, is not one.
+_MAX_HEADLINE_BYTES = 64 * 2**10
+_MAX_HEADLINE_DEPTH = 2
+# Summaries of reports without a headline, decoded once: at most this many are
+# kept (a few hundred bytes each).
+_CACHED_SUMMARIES = 4096
 
 #: The folder that holds the plugins' frontends.
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -77,6 +88,8 @@ _ALL_STEPS = 1_000_000
 _LISTED_NAMES = 20
 
 Listing = Mapping[str, Mapping[str, provider.TensorTimeSeries]]
+# What the listing shows of one report: `bytes`, `summary`, `error`.
+_Summary = tuple[int | None, dict[str, Any] | None, str | None]
 
 
 class _BadRequest(errors.InvalidArgumentError):
@@ -143,14 +156,18 @@ def _payload(datum: provider.TensorDatum) -> bytes:
     return raw
 
 
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"It is {_megabytes(size)} of JSON, over the plugins' limit of "
+        f"{_megabytes(max_bytes)} for one report, so it is not shown. Write "
+        "smaller reports (fewer variables or epochs per report)."
+    )
+
+
 def _decode(raw: bytes, max_bytes: int, max_depth: int) -> dict[str, Any]:
     """Returns the JSON object in `raw`, or raises `_Unreadable` saying why."""
     if len(raw) > max_bytes:
-        raise _Unreadable(
-            f"It is {_megabytes(len(raw))} of JSON, over the plugins' limit of "
-            f"{_megabytes(max_bytes)} for one report, so it is not shown. Write "
-            "smaller reports (fewer variables or epochs per report)."
-        )
+        raise _Unreadable(_too_large(len(raw), max_bytes))
     try:
         document = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -174,15 +191,63 @@ def _decode(raw: bytes, max_bytes: int, max_depth: int) -> dict[str, Any]:
 
 
 def _headline(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The fields of `document` named in `fields` whose values are scalars."""
+    """The fields of `document` named in `fields` whose values are scalars
+    (strings cut as in `metadata.report_headline`)."""
     found: dict[str, Any] = {}
     for name in fields:
         value = document.get(name)
         if isinstance(value, str):
-            found[name] = value[:_HEADLINE_CHARS]
-        elif value is None or isinstance(value, (bool, int, float)):
+            found[name] = value[: metadata.HEADLINE_CHARS]
+        elif value is None or isinstance(value, bool | int | float):
             found[name] = value
     return found
+
+
+# run -> report tag -> (the tag of its headline, the headline's series)
+_Headlines = dict[str, dict[str, tuple[str, provider.TensorTimeSeries]]]
+
+
+def _split(listing: Listing) -> tuple[Listing, _Headlines]:
+    """Splits the data provider's listing into reports and their headlines.
+
+    Returns:
+        `(reports, headlines)`: run -> tag -> series of the reports, and run
+        -> report tag -> `(headline tag, headline series)`.
+    """
+    reports: dict[str, dict[str, provider.TensorTimeSeries]] = {}
+    headlines: _Headlines = {}
+    for run, tags in listing.items():
+        for tag, series in tags.items():
+            of = metadata.headline_of(series.plugin_content)
+            if of is None:
+                reports.setdefault(run, {})[tag] = series
+            else:
+                headlines.setdefault(run, {})[of] = (tag, series)
+    return reports, headlines
+
+
+def _blank_entry(run: str, tag: str, steps: list[int]) -> dict[str, Any]:
+    """A listing's entry for one report, before anything was read of it."""
+    return {
+        "run": run,
+        "tag": tag,
+        "steps": steps,
+        "steps_sampled": len(steps) >= _LISTED_STEPS,
+        "step": None,
+        "wall_time": None,
+        "bytes": None,
+        "summary": None,
+        "error": None,
+    }
+
+
+def _read_headline(datum: provider.TensorDatum) -> tuple[int, dict[str, Any], bool]:
+    """`(bytes, fields, complete)` of a headline datum; `ValueError` if it is none."""
+    try:
+        document = _decode(_payload(datum), _MAX_HEADLINE_BYTES, _MAX_HEADLINE_DEPTH)
+    except _Unreadable as error:
+        raise ValueError(str(error)) from None
+    return metadata.parse_headline(document)
 
 
 class ReportPlugin(base_plugin.TBPlugin):
@@ -212,6 +277,12 @@ class ReportPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext) -> None:
         super().__init__(context)
         self._data_provider = context.data_provider
+        # (experiment, run, tag, step, wall time) -> what the listing shows of
+        # a report without a headline, decoded once; least recent first.
+        self._summaries: collections.OrderedDict[tuple[Any, ...], _Summary] = (
+            collections.OrderedDict()
+        )
+        self._summaries_lock = threading.Lock()
 
     # TensorBoard's plugin interface.
 
@@ -320,6 +391,7 @@ class ReportPlugin(base_plugin.TBPlugin):
         *,
         full: bool = False,
         failure: str | None = None,
+        cache_key: tuple[Any, ...] | None = None,
     ) -> dict[str, Any]:
         """Returns the response entry for one report (the latest by default).
 
@@ -327,19 +399,11 @@ class ReportPlugin(base_plugin.TBPlugin):
         `_LISTED_STEPS`, always with the latest); `every` holds all of them,
         when `step` had to be looked for there. `full` adds the whole report;
         `failure` is why the run's reports could not be read, if they could not.
+        With `cache_key` (the listing's `(experiment, run, tag)`), the
+        report's summary is decoded once and kept, by step and wall time.
         """
         steps = [datum.step for datum in listed]
-        entry: dict[str, Any] = {
-            "run": run,
-            "tag": tag,
-            "steps": steps,
-            "steps_sampled": len(listed) >= _LISTED_STEPS,
-            "step": None,
-            "wall_time": None,
-            "bytes": None,
-            "summary": None,
-            "error": None,
-        }
+        entry = _blank_entry(run, tag, steps)
         if full:
             entry["report"] = None
         try:
@@ -366,13 +430,38 @@ class ReportPlugin(base_plugin.TBPlugin):
             datum = matches[-1]
             entry["steps"] = sorted({*steps, step})
         entry["step"], entry["wall_time"] = datum.step, datum.wall_time
+        if cache_key is not None and not full:
+            key = (*cache_key, datum.step, datum.wall_time)
+            with self._summaries_lock:
+                cached = self._summaries.get(key)
+                if cached is not None:
+                    self._summaries.move_to_end(key)
+            if cached is None:
+                cached = self._summary(run, tag, datum)
+                with self._summaries_lock:
+                    self._summaries[key] = cached
+                    while len(self._summaries) > _CACHED_SUMMARIES:
+                        self._summaries.popitem(last=False)
+            entry["bytes"], entry["summary"], entry["error"] = cached
+            return entry
+        document = self._document(run, tag, datum, entry)
+        if document is not None:
+            entry["summary"] = _headline(document, self.headline_fields)
+            if full:
+                entry["report"] = document
+        return entry
+
+    def _document(
+        self, run: str, tag: str, datum: provider.TensorDatum, entry: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Decodes the report in `datum`, setting `entry`'s `bytes` (and
+        `error`, returning `None`, when it cannot be read)."""
         try:
             raw = _payload(datum)
             entry["bytes"] = len(raw)
-            document = _decode(raw, self.max_report_bytes, self.max_report_depth)
+            return _decode(raw, self.max_report_bytes, self.max_report_depth)
         except _Unreadable as error:
             entry["error"] = f"The report at step {datum.step} is unreadable. {error}"
-            return entry
         except Exception as error:
             _logger.warning(
                 "Decoding the %s report of run %r, tag %r failed: %r",
@@ -382,10 +471,53 @@ class ReportPlugin(base_plugin.TBPlugin):
                 error,
             )
             entry["error"] = f"The report at step {datum.step} is unreadable: {error!r}"
-            return entry
-        entry["summary"] = _headline(document, self.headline_fields)
-        if full:
-            entry["report"] = document
+        return None
+
+    def _summary(self, run: str, tag: str, datum: provider.TensorDatum) -> _Summary:
+        """`(bytes, summary, error)` of the report in `datum`, decoded whole."""
+        entry: dict[str, Any] = {"bytes": None, "error": None}
+        document = self._document(run, tag, datum, entry)
+        summary = (
+            None if document is None else _headline(document, self.headline_fields)
+        )
+        return entry["bytes"], summary, entry["error"]
+
+    def _headline_entry(
+        self,
+        run: str,
+        tag: str,
+        series: provider.TensorTimeSeries,
+        headline_series: provider.TensorTimeSeries,
+        headlines: list[provider.TensorDatum],
+    ) -> dict[str, Any] | None:
+        """The listing's entry for one report, from its headlines alone.
+
+        Returns `None` where the headlines cannot stand for the report (the
+        report failed its header check, the latest headline is not the latest
+        report's, is unreadable, or lacks a field it left out): the caller
+        reads the report instead.
+        """
+        latest = (headline_series.max_step, headline_series.max_wall_time)
+        if not headlines or latest != (series.max_step, series.max_wall_time):
+            return None
+        datum = headlines[-1]
+        try:
+            metadata.parse_plugin_content(series.plugin_content)
+            metadata.parse_plugin_content(headline_series.plugin_content)
+            size, fields, complete = _read_headline(datum)
+        except ValueError:
+            return None
+        if not complete and not all(name in fields for name in self.headline_fields):
+            return None
+        entry = _blank_entry(run, tag, [headline.step for headline in headlines])
+        entry.update(step=datum.step, wall_time=datum.wall_time, bytes=size)
+        if size > self.max_report_bytes:
+            message = _too_large(size, self.max_report_bytes)
+            entry["error"] = f"The report at step {datum.step} is unreadable. {message}"
+        else:
+            entry["summary"] = {
+                name: fields[name] for name in self.headline_fields if name in fields
+            }
         return entry
 
     def reports_impl(self, ctx: Any, experiment_id: str) -> dict[str, Any]:
@@ -405,21 +537,52 @@ class ReportPlugin(base_plugin.TBPlugin):
             in JSON), `summary` (the report's `headline_fields`, or `None`)
             and `error` (a message, or `None`).
         """
-        listing = self._listing(ctx, experiment_id)
+        listing, headlines = _split(self._listing(ctx, experiment_id))
         runs = sorted(listing)
-        tags = sorted({tag for run in runs for tag in listing[run]})
-        data, failures = self._read(ctx, experiment_id, runs, tags)
-        reports = [
-            self._entry(
+        entries: dict[tuple[str, str], dict[str, Any]] = {}
+        # First from the headlines: a few hundred bytes per report.
+        pairs = [
+            (run, tag, *headlines[run][tag])
+            for run in runs
+            for tag in listing[run]
+            if tag in headlines.get(run, {})
+        ]
+        data, _ = self._read(
+            ctx,
+            experiment_id,
+            sorted({run for run, *_ in pairs}),
+            sorted({headline_tag for _, _, headline_tag, _ in pairs}),
+        )
+        for run, tag, headline_tag, headline_series in pairs:
+            entry = self._headline_entry(
                 run,
                 tag,
-                series,
+                listing[run][tag],
+                headline_series,
+                list(data.get(run, {}).get(headline_tag, [])),
+            )
+            if entry is not None:
+                entries[run, tag] = entry
+        # Then the reports without a usable headline: decoded once, cached.
+        left = [
+            (run, tag)
+            for run in runs
+            for tag in listing[run]
+            if (run, tag) not in entries
+        ]
+        left_runs = sorted({run for run, _ in left})
+        left_tags = sorted({tag for _, tag in left})
+        data, failures = self._read(ctx, experiment_id, left_runs, left_tags)
+        for run, tag in left:
+            entries[run, tag] = self._entry(
+                run,
+                tag,
+                listing[run][tag],
                 list(data.get(run, {}).get(tag, [])),
                 failure=failures.get(run),
+                cache_key=(experiment_id, run, tag),
             )
-            for run in runs
-            for tag, series in sorted(listing[run].items())
-        ]
+        reports = [entries[run, tag] for run in runs for tag in sorted(listing[run])]
         return {
             "plugin": self.plugin_name,
             "protocol_version": metadata.PROTOCOL_VERSION,
@@ -465,7 +628,7 @@ class ReportPlugin(base_plugin.TBPlugin):
                     f"Invalid value for argument `step`. Expected an integer. "
                     f"Received: step={step!r}"
                 ) from None
-        listing = self._listing(ctx, experiment_id)
+        listing, _ = _split(self._listing(ctx, experiment_id))
         if run not in listing:
             expected = _names(sorted(listing)) or "none: no run has such reports"
             raise _BadRequest(

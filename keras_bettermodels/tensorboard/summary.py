@@ -8,16 +8,26 @@ does, so the JAX and PyTorch backends log cheaply too.
 One event file is kept open per log directory for the life of the process and
 flushed after every write, so TensorBoard sees each value as soon as it is
 written.
+
+Logging never stops training: a write that fails with an `OSError` (a full
+disk, a read-only or removed mount, a permission taken away) warns once,
+naming the file and the error, and nothing more is written to that log
+directory until `close_all` (the other directories go on as usual). The
+callbacks that write here (`EarlyStopping`, `MixedPrecisionGuard`,
+`GradientCheckCallback`, `CacheTimingCallback`, `PruningSummaries`) go on
+stopping, restoring and rescuing as if nothing had happened.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -43,7 +53,14 @@ class _EventFile:
         self.path = os.path.join(log_dir, name)
         self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - kept open
         self._records = RecordWriter(self._file)
-        self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        try:
+            header = event_pb2.Event(
+                wall_time=time.time(), file_version="brain.Event:2"
+            )
+            self.write(header)
+        except OSError:
+            self.close_after_failure()
+            raise
 
     def write(self, event: event_pb2.Event) -> None:
         self._records.write(event.SerializeToString())
@@ -52,17 +69,28 @@ class _EventFile:
     def close(self) -> None:
         self._records.close()
 
+    def close_after_failure(self) -> None:
+        """Closes the file after a failed write.
+
+        Closing flushes what the failed write left in the buffer, which fails
+        again (the caller reports the first error); the file is closed anyway.
+        """
+        with contextlib.suppress(OSError):
+            self._records.close()
+
 
 _files: dict[str, _EventFile] = {}
+# Log directories whose writes failed: nothing more is written there.
+_failed: set[str] = set()
 _lock = threading.Lock()
 
 
-def _event_file(log_dir: str) -> _EventFile:
-    key = os.path.abspath(os.fspath(log_dir))
+def _event_file(key: str) -> _EventFile:
     event_file = _files.get(key)
     # A directory removed between runs (a cleaned-up log dir) gets a new file.
     if event_file is None or not os.path.exists(event_file.path):
         if event_file is not None:
+            del _files[key]
             event_file.close()
         event_file = _files[key] = _EventFile(key)
     return event_file
@@ -88,8 +116,31 @@ def write_values(
     event = event_pb2.Event(
         wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)
     )
+    key = os.path.abspath(os.fspath(log_dir))
     with _lock:
-        _event_file(os.fspath(log_dir)).write(event)
+        if key in _failed:
+            return
+        try:
+            _event_file(key).write(event)
+        except OSError as error:
+            _give_up(key, error)
+
+
+def _give_up(key: str, error: OSError) -> None:
+    """Stops writing to the log directory `key` after `error`, and says so once."""
+    _failed.add(key)
+    event_file = _files.pop(key, None)
+    path = key if event_file is None else event_file.path
+    if event_file is not None:
+        event_file.close_after_failure()
+    warnings.warn(
+        f"Writing TensorBoard logs to {path} failed: {error}. Nothing more is "
+        f"written to {key} in this process; training goes on. Once the cause "
+        "is fixed (space freed on a full disk), "
+        "`keras_bettermodels.tensorboard.summary.close_all()` logs there again.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def write_scalars(
@@ -132,7 +183,10 @@ def write_json(
 
     The payload is stored as a scalar string tensor; the summary's metadata
     names the plugin and the payload format's version (see
-    `keras_bettermodels.tensorboard.metadata`).
+    `keras_bettermodels.tensorboard.metadata`). Its headline (its size and
+    top-level scalar fields, `metadata.report_headline`) goes in the same
+    event under `metadata.headline_tag(tag)`: the plugins list runs from the
+    headlines, without decoding the reports.
 
     Args:
         log_dir: the run's directory; created if missing.
@@ -147,11 +201,20 @@ def write_json(
     """
     from keras_bettermodels.tensorboard import metadata
 
-    summary_metadata = metadata.create_summary_metadata(
-        plugin_name, version=metadata.PROTOCOL_VERSION if version is None else version
+    version = metadata.PROTOCOL_VERSION if version is None else version
+    document = json.dumps(dict(payload))
+    headline = metadata.report_headline(payload, len(document.encode("utf-8")))
+    report_metadata = metadata.create_summary_metadata(plugin_name, version=version)
+    headline_metadata = metadata.create_summary_metadata(
+        plugin_name, version=version, headline_of=tag
     )
-    value = _string_value(tag, summary_metadata, json.dumps(dict(payload)))
-    write_values(log_dir, step, [value])
+    values = [
+        _string_value(tag, report_metadata, document),
+        _string_value(
+            metadata.headline_tag(tag), headline_metadata, json.dumps(headline)
+        ),
+    ]
+    write_values(log_dir, step, values)
 
 
 def write_text(log_dir: str | os.PathLike[str], step: int, tag: str, text: str) -> None:
@@ -198,11 +261,23 @@ def read_json(tensor: tensor_pb2.TensorProto) -> dict[str, Any]:
 
 
 def close_all() -> None:
-    """Closes every open event file (a later write opens a new one)."""
+    """Closes every open event file (a later write opens a new one).
+
+    Log directories whose writes failed are written to again after this.
+    """
     with _lock:
-        for event_file in _files.values():
-            event_file.close()
+        files = list(_files.values())
         _files.clear()
+        _failed.clear()
+        for event_file in files:
+            try:
+                event_file.close()
+            except OSError as error:
+                warnings.warn(
+                    f"Closing the TensorBoard log {event_file.path} failed: {error}.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 
 atexit.register(close_all)

@@ -203,8 +203,11 @@ def read_reports(root: Path, plugin_name: str) -> dict[str, dict[int, dict[str, 
         events = EventAccumulator(str(root / run), size_guidance={"tensors": 0})
         events.Reload()
         for tag in events.Tags()["tensors"]:
-            if events.SummaryMetadata(tag).plugin_data.plugin_name != plugin_name:
+            plugin_data = events.SummaryMetadata(tag).plugin_data
+            if plugin_data.plugin_name != plugin_name:
                 continue
+            if metadata.headline_of(plugin_data.content) is not None:
+                continue  # the headline beside each report
             found[run] = {
                 event.step: summary.read_json(event.tensor_proto)
                 for event in events.Tensors(tag)

@@ -760,3 +760,90 @@ class TestStateWatch:
         assert stopper.stopping_reason.criterion == "check_finite"
         assert "weight `" in stopper.stopping_reason
         assert float(model.get_weights()[0].flat[0]) == 1.0
+
+
+class _WeightsOnly:
+    """Keras' own test's stand-in for a model (keras/src/callbacks/
+    early_stopping_test.py, `DummyModel`): `get_weights` / `set_weights` and
+    `stop_training`, no variables; its "weights" are the epoch's number."""
+
+    def __init__(self):
+        self.stop_training = False
+        self.weights = -1
+
+    def get_weights(self):
+        return self.weights
+
+    def set_weights(self, weights):
+        self.weights = weights
+
+
+def _drive_weights_only(callback, losses, *, stop_after=None):
+    """Keras' test loop: epoch e's weights are `e`; `stop_after` is another
+    callback asking for a stop after that epoch."""
+    callback.set_model(_WeightsOnly())
+    callback.on_train_begin()
+    epochs_trained = 0
+    for epoch, loss in enumerate(losses):
+        epochs_trained += 1
+        callback.model.set_weights(epoch)
+        callback.on_epoch_end(epoch, logs={"val_loss": loss})
+        if epoch == stop_after:
+            callback.model.stop_training = True
+        if callback.model.stop_training:
+            break
+    callback.on_train_end()
+    return epochs_trained, callback.model.get_weights()
+
+
+class TestWithoutAKerasModel:
+    """Keras 3.15.1's `test_early_stopping_final_weights_when_restoring_model_weights`:
+    what Keras' EarlyStopping accepts as a model, ours accepts."""
+
+    @pytest.mark.parametrize(
+        ("arguments", "losses", "stop_after", "expected"),
+        [
+            # Best at epoch 2 (0.1); patience 2 stops after epoch 4.
+            ({"patience": 2}, [0.2, 0.15, 0.1, 0.11, 0.12], None, (5, 2)),
+            # No epoch beats the baseline: 5 epochs, the best (epoch 2) back.
+            (
+                {"patience": 5, "baseline": 0.5},
+                [0.9, 0.8, 0.7, 0.71, 0.72, 0.73],
+                None,
+                (5, 2),
+            ),
+            # Another callback asks for the stop after epoch 3.
+            (
+                {"patience": 5, "baseline": 0.5},
+                [0.9, 0.8, 0.7, 0.71, 0.72, 0.73],
+                3,
+                (4, 2),
+            ),
+        ],
+        ids=["patience", "baseline_never_beaten", "another_callback_stops"],
+    )
+    def test_final_weights_are_the_best_epochs_like_keras(
+        self, arguments, losses, stop_after, expected
+    ):
+        arguments = {"monitor": "val_loss", "restore_best_weights": True, **arguments}
+        theirs = keras.callbacks.EarlyStopping(**arguments)
+        ours = EarlyStopping(**arguments)
+        assert _drive_weights_only(theirs, losses, stop_after=stop_after) == expected
+        assert _drive_weights_only(ours, losses, stop_after=stop_after) == expected
+        assert (ours.best_epoch, ours.stopped_epoch) == (
+            theirs.best_epoch,
+            theirs.stopped_epoch,
+        )
+
+    def test_a_nonfinite_value_still_stops_at_once_and_restores(self):
+        callback = EarlyStopping(patience=10, restore_best_weights=True)
+        epochs, weights = _drive_weights_only(callback, [0.9, 0.5, 0.7, math.nan])
+        assert (epochs, weights) == (4, 1)
+        assert callback.stopping_reason.criterion == "check_finite"
+
+    def test_an_object_without_get_weights_is_a_type_error_naming_them(self):
+        callback = EarlyStopping(restore_best_weights=True)
+        callback.set_model(object())
+        callback.on_train_begin()
+        with pytest.raises(TypeError, match="`get_weights` and `set_weights`"):
+            callback.on_epoch_end(0, {"val_loss": 0.5})

@@ -111,6 +111,7 @@ def timing_report(
         "recompiled_epochs": [],
         "recompile_time": None,
         "input_kind": None,
+        "sync_time": 0.0,
         "epochs": [
             {
                 "epoch": epoch,
@@ -121,6 +122,7 @@ def timing_report(
                 "first_step_time": (compile_time if epoch == 0 else 0.0) + 0.01,
                 "samples": steps * batch_size,
                 "last_step_time": time / steps,
+                "sync_time": 0.0,
                 "steps_per_second": steps / time,
                 "samples_per_second": steps * batch_size / time,
             }

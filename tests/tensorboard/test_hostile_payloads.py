@@ -203,21 +203,25 @@ def test_a_run_whose_read_fails_is_an_error_entry_and_the_others_are_read(tmp_pa
     assert "could not be read" in _json(single)["error"]
 
 
-def test_the_timing_plugin_lists_a_hostile_report_as_an_error(tmp_path):
+def test_the_timing_plugin_refuses_a_hostile_report_with_the_reason(tmp_path):
     fine = _reports.timing_report([1, 0.5], cached=True)
     _reports.write_timing(tmp_path / "fine", 0, fine)
     summary.write_json(
         tmp_path / "deep",
         0,
         _reports.INPUT_TIMING_TAG,
-        {"epochs": json.loads(DEPTH_100)["a"]},
+        {"epochs": json.loads(DEPTH_100)["a"], "cached": False},
         plugin_name=TIMING,
     )
     summary.close_all()
     served = serve(tmp_path, InputTimingPlugin)
     by_run = {e["run"]: e for e in _json(served.get("reports"))["reports"]}
     assert by_run["fine"]["summary"]["cached"] is True
-    assert "nested deeper" in by_run["deep"]["error"]
+    # The listing reads the headline written beside it and never decodes the
+    # report; the report itself, which the tab fetches, is refused.
+    assert by_run["deep"]["summary"] == {"cached": False}
+    deep = _json(served.get("report", run="deep", tag=_reports.INPUT_TIMING_TAG))
+    assert deep["report"] is None and "nested deeper" in deep["error"]
 
 
 @pytest.mark.parametrize("flags", [("--load_fast=false",), ()], ids=["slow", "fast"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 
 import pytest
 
 from keras_bettermodels.tensorboard import summary
+from tests._disk import NO_SPACE, FillingDisk
 from tests._imports import heavy_modules_after
 
 pytestmark = pytest.mark.backend_independent
@@ -114,3 +116,60 @@ def test_unknown_plugin_content_is_refused(content):
 
     with pytest.raises(ValueError, match="Received"):
         metadata.parse_plugin_content(content)
+
+
+# A log directory whose writes fail (issue 26, row 3): logging never stops a fit.
+
+
+def _log_write_warnings(record):
+    return [w for w in record if "Writing TensorBoard logs to" in str(w.message)]
+
+
+def test_a_full_disk_warns_once_naming_the_file_and_stops_writing_there(
+    tmp_path, monkeypatch
+):
+    disk = FillingDisk(monkeypatch)
+    log_dir = tmp_path / "run"
+    for step in range(2):
+        summary.write_scalars(log_dir, step, {"a": float(step)})
+    disk.fill(log_dir)
+    with pytest.warns(RuntimeWarning) as record:
+        for step in range(2, 6):
+            summary.write_scalars(log_dir, step, {"a": float(step)})
+            summary.write_text(log_dir, step, "notes", "more")
+    (warning,) = _log_write_warnings(record)
+    (event_file,) = os.listdir(log_dir)
+    message = str(warning.message)
+    assert str(log_dir / event_file) in message
+    assert f"[Errno {errno.ENOSPC}] {NO_SPACE}" in message
+    assert sum(disk.attempts.values()) == 1  # nothing more was tried there
+    # What was written before the disk filled is intact for TensorBoard.
+    assert [e.step for e in _load(log_dir).Tensors("a")] == [0, 1]
+
+
+def test_other_log_dirs_go_on_and_close_all_logs_there_again(tmp_path, monkeypatch):
+    disk = FillingDisk(monkeypatch)
+    full, fine = tmp_path / "full", tmp_path / "fine"
+    disk.fill(full)
+    with pytest.warns(RuntimeWarning, match="No space left on device"):
+        summary.write_scalars(full, 0, {"a": 0.0})
+    summary.write_scalars(fine, 0, {"a": 0.0})
+    assert [e.step for e in _load(fine).Tensors("a")] == [0]
+    monkeypatch.undo()  # space was freed
+    summary.write_scalars(full, 1, {"a": 1.0})  # still given up: no warning
+    summary.close_all()
+    summary.write_scalars(full, 2, {"a": 2.0})
+    assert [e.step for e in _load(full).Tensors("a")] == [2]
+
+
+def test_a_log_dir_that_cannot_be_made_warns_once_and_raises_nothing(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    log_dir = tmp_path / "file" / "run"  # a real error, nothing planted
+    with pytest.warns(RuntimeWarning) as record:
+        for step in range(3):
+            summary.write_json(
+                log_dir, step, "gradient_check/report", {"x": 1}, plugin_name="p"
+            )
+    (warning,) = _log_write_warnings(record)
+    assert str(log_dir) in str(warning.message)
+    assert "Not a directory" in str(warning.message)
