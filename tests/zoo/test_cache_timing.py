@@ -41,6 +41,10 @@ import pytest
 
 from keras_bettermodels.callbacks import CacheTimingCallback
 from keras_bettermodels.timing import TimingReport
+
+# PyTorch's spinning intra-op threads make milliseconds-long steps erratic on a
+# busy 2-core machine: the same one-thread fixture as the callback's tests.
+from tests.callbacks.test_cache_timing import _one_torch_thread  # noqa: F401
 from tests.zoo.models import ZOO
 
 BATCH_SIZE = 8
@@ -49,21 +53,6 @@ REPEAT = {"jax": 128, "tensorflow": 32, "torch": 16}[keras.backend.backend()]
 EPOCHS = 4  # see the module docstring
 #: Timed in `make test`; the others are marked slow.
 KINDS = ("attention", "convnet", "multi_input_output", "recurrent")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """PyTorch's spinning intra-op threads on a busy 2-core machine make
-    milliseconds-long steps erratic; one thread keeps them steady."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _repeat(data: Any) -> Any:
