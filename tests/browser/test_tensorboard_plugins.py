@@ -340,16 +340,19 @@ def test_input_timing_tab_shows_bars_speedups_and_advice(light, site):
         # The first epoch's parts, stacked on a linear scale: each part's
         # length is its share of the epoch; a steady epoch below, to scale.
         parts = {part["part"]: part for part in card["firstParts"]}
+        # A real run's compile estimate can be 0 on a loaded machine: no part.
+        compiled = bool(report["compile_time"] and report["compile_time"] > 0)
         assert set(parts) == {
-            "compile",
+            *(["compile"] if compiled else []),
             "fill" if report["cached"] else "rest",
             "steady",
         }
         first = report["first_epoch_time"]
         widths = sum(part["width"] for name, part in parts.items() if name != "steady")
-        assert parts["compile"]["width"] / widths == pytest.approx(
-            report["compile_time"] / first, abs=0.01
-        )
+        if compiled:
+            assert parts["compile"]["width"] / widths == pytest.approx(
+                report["compile_time"] / first, abs=0.01
+            )
         assert parts["steady"]["width"] / widths == pytest.approx(
             report["steady_epoch_time"] / first, abs=0.01
         )

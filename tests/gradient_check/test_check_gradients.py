@@ -145,7 +145,8 @@ def test_correct_models_pass(name, correct_models):
     model, x, y, sample_weight = correct_models[name]
     report = check_gradients(model, x, y, sample_weight=sample_weight, seed=0)
     assert report.passed, report
-    assert report.relative_error < 1e-7, report
+    # The worst row: attention's kernels read up to 2.6e-07 on some backends.
+    assert report.relative_error < 1e-6, report
     # One headline: the worst row's error, whose band is the verdict.
     rows = [*report.variables, report.all_variables]
     assert report.relative_error == max(r.relative_error for r in rows)

@@ -608,7 +608,8 @@ class TestDivergedRetrain:
             directory=str(tmp_path),
             project_name="diverged",
         )
-        with pytest.warns(UserWarning, match=r"diverged at epoch 1 \(loss=(nan|inf)"):
+        # The loss may stay finite while a weight or an optimizer slot does not.
+        with pytest.warns(UserWarning, match=r"retrain on the full data diverged"):
             tuner.search(x, y, epochs=2, validation_data=(x_val, y_val), verbose=0)
         assert not (tmp_path / "diverged" / "retrained.keras").exists()
         assert "diverged" in tuner.retrain_info.skipped
