@@ -10,7 +10,7 @@ PYTEST_ARGS ?= --durations=15
 # against crafted payloads and a real TensorBoard run in the TensorFlow pass.
 ONCE := not slow and not backend_independent and not any_backend
 
-.PHONY: venv demo test lint typecheck docs wheel-check pytest pytest-tensorflow pytest-jax pytest-torch bench bench-prechelt tensorboard browser-deps clean
+.PHONY: venv demo test test-quick lint typecheck docs wheel-check pytest pytest-tensorflow pytest-jax pytest-torch bench bench-prechelt tensorboard browser-deps clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,12 @@ demo: venv
 test: venv browser-deps lint typecheck docs
 	$(MAKE) --no-print-directory -j4 --output-sync=target \
 	  wheel-check pytest-tensorflow pytest-jax pytest-torch
+
+# The inner loop: lint, types and the tests that train nothing (no backend
+# computation, the plugins' payload tests), on one backend.
+test-quick: venv lint typecheck
+	KERAS_BACKEND=torch $(BIN)/pytest -q -m \
+	  "(backend_independent or tensorflow_pass) and not slow and not browser"
 
 lint: venv
 	$(BIN)/ruff check .
