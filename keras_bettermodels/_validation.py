@@ -39,14 +39,13 @@ def short_repr(value: Any) -> str:
         return (
             "{" + ", ".join(f"{k!r}: {short_repr(v)}" for k, v in value.items()) + "}"
         )
-    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape is None or dtype is None or isinstance(value, numbers.Number | str):
+    if not is_array(value):
         return repr(value)
     try:
-        dims = tuple(shape)
+        dims = tuple(value.shape)
     except TypeError:  # a shape that does not iterate: show it as it is
-        dims = shape
-    return f"{type(value).__name__}(shape={dims}, dtype={dtype})"
+        dims = value.shape
+    return f"{type(value).__name__}(shape={dims}, dtype={value.dtype})"
 
 
 def is_array(value: Any) -> bool:
