@@ -1,0 +1,1 @@
+"""Cross-cutting suites: docs, packaging, processes, several modules at once."""
