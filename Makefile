@@ -61,9 +61,9 @@ wheel-check: venv
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
 	  -m keras_bettermodels demo --quick --log-dir runs \
 	  && $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python $(CURDIR)/tests/_demo_logs.py runs
-	# docs/caching.md's PyDataset example, where TensorFlow is not installed.
+	# docs/input-timing.md's PyDataset example, where TensorFlow is not installed.
 	awk '/^```python/{b="";inb=1;next} /^```/{if(inb&&b~/class Batches/)printf "%s", b; inb=0;next} inb{b=b $$0 "\n"}' \
-	  docs/caching.md > $(WHEEL_CHECK)/caching_without_tf.py
+	  docs/input-timing.md > $(WHEEL_CHECK)/caching_without_tf.py
 	cd "$$(mktemp -d)" && KERAS_BACKEND=jax $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
 	  $(CURDIR)/$(WHEEL_CHECK)/caching_without_tf.py
 

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 from sklearn.datasets import load_digits
 
-from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
+from keras_bettermodels.callbacks import UpdatePruningMasks
 from keras_bettermodels.pruning import (
     PolynomialDecay,
     prune_low_magnitude,

@@ -33,7 +33,7 @@ try:
 except ImportError:
     print(
         "This example needs TensorFlow for tf.data: "
-        "pip install 'keras-bettermodels[tensorflow]' (docs/caching.md times a "
+        "pip install 'keras-bettermodels[tensorflow]' (docs/input-timing.md times a "
         "keras.utils.PyDataset without TensorFlow)"
     )
     sys.exit(0)

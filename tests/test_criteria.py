@@ -5,10 +5,23 @@ from __future__ import annotations
 import math
 import pickle
 
+import ml_dtypes
+import numpy as np
 import pytest
 
 from keras_bettermodels import criteria
-from keras_bettermodels.criteria import GL, PQ, UP, AllOf, AnyOf, Patience
+from keras_bettermodels.criteria import (
+    GL,
+    PQ,
+    UP,
+    AllOf,
+    AnyOf,
+    Criterion,
+    ErrorHistory,
+    Firing,
+    Patience,
+    _improvement,
+)
 
 pytestmark = pytest.mark.backend_independent
 
@@ -397,3 +410,67 @@ class TestCriterionStrings:
         ) as caught:
             criteria.get(text)
         assert __import__("re").search(because, str(caught.value))
+
+
+class TestOneComparison:
+    @pytest.mark.parametrize(
+        ("x", "precision", "expected"),
+        [
+            (0.1, "float32", float(np.float32(0.1))),
+            (0.1, "float16", float(np.float16(0.1))),
+            (0.1, "bfloat16", float(np.array(0.1, ml_dtypes.bfloat16))),
+            (1e-42, "float32", float(np.float32(1e-42))),  # subnormal
+            (70000.0, "float16", math.inf),  # overflows
+            (-70000.0, "float16", -math.inf),
+            (0.1, "float64", 0.1),
+        ],
+    )
+    def test_rounds_like_a_cast(self, x, precision, expected):
+        assert _improvement.round_to(x, precision) == expected
+
+    def test_rounds_ties_to_even_like_numpy(self):
+        values = np.random.default_rng(0).uniform(-2, 2, 2000)
+        for precision, dtype in (("float32", np.float32), ("float16", np.float16)):
+            rounded = [_improvement.round_to(float(v), precision) for v in values]
+            assert rounded == [float(dtype(v)) for v in values]
+
+    def test_anything_improves_on_no_reference_and_nan_on_nothing_else(self):
+        assert _improvement.improves(math.nan, None)
+        assert not _improvement.improves(0.1, math.nan)
+        assert not _improvement.improves(math.nan, 0.5)
+
+    def test_min_delta_must_be_beaten(self):
+        assert _improvement.improves(0.3, 0.5, 0.1)
+        assert not _improvement.improves(0.45, 0.5, 0.1)
+
+
+class TestOneHook:
+    def test_a_criterion_without_the_hook_says_which_to_implement(self):
+        class Nothing(Criterion):
+            pass
+
+        with pytest.raises(NotImplementedError, match="`evaluate_history`"):
+            Nothing().evaluate([0.5])
+
+    def test_a_criterion_implementing_evaluate_works_one_more_release(self):
+        with pytest.warns(DeprecationWarning, match="evaluate_history"):
+
+            class Last(Criterion):
+                def evaluate(self, val_errors, train_errors=None):
+                    if val_errors[-1] > 1:
+                        return Firing("Last", val_errors[-1], "above 1")
+                    return None
+
+        assert (Last() | GL(500)).evaluate([0.5, 2.0]).criterion == "Last"
+        assert (Last() | GL(500)).evaluate([0.5, 0.6]) is None
+
+    @pytest.mark.parametrize(
+        ("method", "args", "expected"),
+        [("gl", (), 20.0), ("p_k", (2,), 500.0), ("up", (2,), 0)],
+    )
+    def test_error_history_measure_methods_are_deprecated(self, method, args, expected):
+        history = ErrorHistory([0.5, 0.6], [1.0, 0.5])
+        with pytest.warns(DeprecationWarning, match=rf"ErrorHistory\.{method}"):
+            assert getattr(history, method)(*args) == pytest.approx(expected)
+        with pytest.warns(DeprecationWarning, match="is_strip_end"):
+            assert history.is_strip_end(2)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from keras_bettermodels import criteria, stopping
-from keras_bettermodels.criteria import GL, PQ, UP, Patience
+from keras_bettermodels import stopping
+from keras_bettermodels.criteria import GL, PQ, UP, Patience, _measures
 from keras_bettermodels.stopping import Rules, State, decide
 from tests._imports import heavy_modules_after
 
@@ -111,23 +111,54 @@ def test_the_state_is_not_mutated():
     assert state == State()
 
 
-def test_an_injected_comparison_is_used_for_improvements():
+def test_an_injected_comparison_still_works_for_one_release_and_warns():
     calls = []
 
     def never(value, reference):
         calls.append((value, reference))
         return False
 
-    _, decisions = _run([0.5, 0.4], Rules(patience=9, is_improvement=never))
+    with pytest.warns(DeprecationWarning, match="is_improvement"):
+        rules = Rules(patience=9, is_improvement=never)
+    _, decisions = _run([0.5, 0.4], rules)
     assert calls == [(0.4, 0.5)]  # nothing improves on no reference: not asked
     assert [d.improved for d in decisions] == [True, False]
 
 
-def test_a_value_that_is_not_one_number_gets_only_keras_bookkeeping():
-    vector = [0.5, 0.4]
-    decision = decide(State(), 0, vector, rules=Rules(criterion=GL(5)), number=None)
-    assert decision.improved and decision.state.best is vector
-    assert decision.measures is None and decision.state.val_errors == ()
+def test_the_number_argument_still_works_for_one_release_and_warns():
+    with pytest.warns(DeprecationWarning, match=r"decide\(number=...\)"):
+        decision = decide(State(), 0, [0.5], rules=Rules(), number=0.5)
+    assert decision.improved and decision.state.best == 0.5
+
+
+def test_a_value_that_is_not_a_number_is_refused_in_keras_wording():
+    with pytest.raises(TypeError, match=r"Received: value=\[0.5, 0.4\]"):
+        decide(State(), 0, [0.5, 0.4], rules=Rules(criterion=GL(5)))
+
+
+@pytest.mark.parametrize(
+    ("precision", "improved"),
+    [("float64", [True, True]), ("float32", [True, False])],
+)
+def test_ties_round_in_the_precision_keras_compares_in(precision, improved):
+    # 0.35 + 0.05 < 0.4 in float64; in float32 both sides round to 0.4.
+    rules = Rules(min_delta=0.05, patience=9, precision=precision)
+    _, decisions = _run([0.4, 0.35], rules)
+    assert [d.improved for d in decisions] == improved
+
+
+def test_maximized_values_are_compared_signed():
+    rules = Rules(minimize=False, min_delta=0.1, patience=9, baseline=0.75)
+    _, decisions = _run([0.5, 0.55, 0.7, 0.79, 0.9], rules)
+    assert [d.improved for d in decisions] == [True, False, True, False, True]
+    assert [d.state.wait for d in decisions] == [1, 2, 3, 4, 0]  # 0.9 beats 0.75
+    assert decisions[-1].state.best == 0.9
+
+
+def test_check_state_is_the_end_of_training_check():
+    assert stopping.check_state(3, None) is None
+    reason = stopping.check_state(3, "weight `w` is not finite")
+    assert (reason.criterion, reason.epoch, reason.value) == ("check_finite", 3, None)
 
 
 def test_measures_are_those_of_the_criterion_strips_and_skip_a_maximized_metric():
@@ -148,13 +179,13 @@ def test_a_negative_value_drops_the_measures_without_a_criterion_only():
 
 def test_gl_and_p_k_are_computed_once_per_epoch(monkeypatch):
     checked = []
-    real = criteria._check_errors
+    real = _measures._check_errors
 
     def counting(name, errors):
         checked.append(name)
         real(name, errors)
 
-    monkeypatch.setattr(criteria, "_check_errors", counting)
+    monkeypatch.setattr(_measures, "_check_errors", counting)
     rules = Rules(criterion=GL(50) | PQ(1e6) | (UP(3) & GL(60)) | PQ(1e6))
     values, train = [1.0, 0.9, 0.8, 0.85, 0.9], [1.0, 0.8, 0.7, 0.6, 0.55]
     state = State(val_errors=tuple(values[:4]), train_errors=tuple(train[:4]))
@@ -172,3 +203,15 @@ def test_the_reason_reads_like_the_callbacks():
 
 def test_importing_the_decision_loads_no_backend():
     assert heavy_modules_after("import keras_bettermodels.stopping") == []
+
+
+def test_rules_improves_still_works_for_one_release_and_warns():
+    with pytest.warns(DeprecationWarning, match=r"Rules\.improves"):
+        assert Rules(minimize=False, min_delta=0.1).improves(0.75, 0.6)
+    with pytest.warns(DeprecationWarning):
+        assert not Rules(min_delta=0.1).improves(0.55, 0.6)
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="Received: precision='float8'"):
+        Rules(precision="float8")

@@ -1,4 +1,4 @@
-"""Timing's touches on internals: tf.data's, and the JAX trainer's state.
+"""Input timing's touches on internals: tf.data's, and the JAX trainer's state.
 
 tf.data internals the pipeline inspection reads (checked: TensorFlow 2.21):
 `keras_bettermodels.timing.pipeline` walks a `tf.data` pipeline without

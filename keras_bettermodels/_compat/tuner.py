@@ -29,7 +29,8 @@ HYPERMODEL_NONE_MESSAGE = (
 
 # keras-tuner 1.4.8: `Tuner.run_trial` calls this method on each execution's
 # deep-copied callbacks, as `(callbacks, trial, execution)`, before the fit.
-# The tuners override it to give our callbacks' `log_dir` one folder per trial.
+# `TrialLogDirHook` overrides it to give our callbacks' `log_dir` one folder
+# per trial.
 TENSORBOARD_DIR_HOOK = "_configure_tensorboard_dir"
 
 
@@ -350,3 +351,84 @@ def tensorboard_hook_parameters() -> list[str]:
 
     hook = getattr(keras_tuner.Tuner, TENSORBOARD_DIR_HOOK)
     return list(inspect.signature(hook).parameters)
+
+
+def is_worker(tuner: Any) -> bool:
+    """Whether `tuner` runs as a worker of a distributed search: only the chief
+    retrains (`BaseTuner._is_worker`, keras-tuner 1.4.8)."""
+    return bool(tuner._is_worker())
+
+
+# ------------------------------------------------------------ the chief loop
+
+#: How often the chief looks whether the search has ended.
+CHIEF_POLL_SECONDS = 0.5
+
+
+def serve_as_chief(oracle: Any, say: Callable[[str], None]) -> None:
+    """Serves the oracle to the workers until every trial has ended.
+
+    keras-tuner's own chief loop (`oracle_chief.start_server`, keras-tuner
+    1.4.8), with the same servicer, but it notices the end within a second,
+    where keras-tuner's sleeps 20 seconds at a time, and it says (through
+    `say`) which workers it waits for.
+    """
+    import time
+
+    server, servicer = start_oracle_server(oracle)
+    waiting_for: list[str] | None = None
+    try:
+        while True:
+            time.sleep(CHIEF_POLL_SECONDS)
+            if not servicer.stop_triggered:
+                continue
+            if chief_may_exit(oracle):
+                break
+            waiting = _waiting_for(oracle)
+            if waiting and waiting != waiting_for:
+                say(
+                    f"All trials are handed out; waiting for {', '.join(waiting)}. "
+                    "If a worker has died, start it again with the same "
+                    "KERASTUNER_TUNER_ID: it gets its trial back."
+                )
+            waiting_for = waiting
+    finally:
+        server.stop(grace=1)
+
+
+def _waiting_for(oracle: Any) -> list[str]:
+    """What the chief waits for: running trials, and workers yet to check out."""
+    ongoing = dict(oracle.ongoing_trials)
+    waiting = [
+        f"trial {trial.trial_id} on worker {tuner_id!r}"
+        for tuner_id, trial in sorted(ongoing.items())
+    ]
+    waiting += [
+        f"worker {tuner_id!r} to ask for its next trial"
+        for tuner_id in sorted(set(oracle.tuner_ids) - set(ongoing))
+    ]
+    return waiting
+
+
+# ------------------------------------------------------- the log-dir hook
+
+
+class TrialLogDirHook:
+    """Mixin for a keras-tuner `Tuner`: hands its per-execution log-dir hook on.
+
+    keras-tuner 1.4.8's `Tuner.run_trial` calls `TENSORBOARD_DIR_HOOK` on each
+    execution's deep-copied callbacks before the fit. This override calls the
+    subclass's `_trial_log_dirs(callbacks, trial, execution, keras_tuners)`,
+    where `keras_tuners()` runs keras-tuner's own hook.
+    """
+
+    # Defined by the subclass: points the trial's callbacks at their folders.
+    _trial_log_dirs: Callable[[list[Any], Any, int, Callable[[], None]], None]
+
+    def _configure_tensorboard_dir(
+        self, callbacks: list[Any], trial: Any, execution: int = 0
+    ) -> None:
+        parent = getattr(super(), TENSORBOARD_DIR_HOOK)
+        self._trial_log_dirs(
+            callbacks, trial, execution, lambda: parent(callbacks, trial, execution)
+        )

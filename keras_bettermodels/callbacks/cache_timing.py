@@ -1,4 +1,4 @@
-"""CacheTimingCallback: epoch times, samples/s, compile time and the cache's speedup."""
+"""CacheTimingCallback: input timing in `fit`, epochs, compile time, cache speedup."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels._compat.timing import wait_for_device
 from keras_bettermodels.timing import analysis, pipeline
 from keras_bettermodels.timing._clock import EpochClock
+from keras_bettermodels.timing.report import EpochTiming, TimingReport
 
 __all__ = ["CacheTimingCallback"]
 
@@ -197,7 +198,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        self.epochs: list[analysis.EpochTiming] = []
+        self.epochs: list[EpochTiming] = []
         self.pipeline: pipeline.PipelineInfo | None = None
         self._clock = EpochClock()
         self._cache_reused = False
@@ -288,7 +289,7 @@ class CacheTimingCallback(keras.callbacks.Callback):
 
     # Results ----------------------------------------------------------------
 
-    def report(self) -> analysis.TimingReport:
+    def report(self) -> TimingReport:
         """Returns the `TimingReport` of the epochs timed so far.
 
         Returns:

@@ -1,24 +1,35 @@
 """EarlyStopping: Keras' callback plus Prechelt's GL / PQ / UP criteria.
 
-The callback feeds `keras_bettermodels.stopping.decide` and acts on its answer;
-the decision, in its documented order, lives there.
+The callback turns the logged value into a float, feeds
+`keras_bettermodels.stopping.decide` and acts on its answer; the decision, in
+its documented order, lives there.
 """
 
 from __future__ import annotations
 
 import numbers
 import os
+import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
+from keras.backend import standardize_dtype
 
 from keras_bettermodels import _validation, criteria, stopping
+from keras_bettermodels.callbacks import _stopping_backup
 from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
-from keras_bettermodels._snapshot import first_nonfinite_variable, take_weights
+from keras_bettermodels._snapshot import (
+    WeightsCopy,
+    first_nonfinite_variable,
+    take_weights,
+)
+from keras_bettermodels.criteria._improvement import PRECISIONS
+from keras_bettermodels.criteria._patience import check_min_delta_mode
 from keras_bettermodels.stopping import StoppingReason
 
 __all__ = ["EarlyStopping", "StoppingReason"]
@@ -39,6 +50,14 @@ def _number(value: Any) -> float | None:
     if array.size != 1 or not numeric:
         return None  # Keras' comparison decides, and raises, at its moment.
     return float(array.reshape(()))
+
+
+def _precision(value: Any) -> str:
+    """The float type Keras compares `value` in: its own, or `floatx` for a
+    Python number (Keras makes a tensor of it)."""
+    dtype = getattr(value, "dtype", None)
+    name = keras.config.floatx() if dtype is None else standardize_dtype(dtype)
+    return name if name in PRECISIONS else keras.config.floatx()
 
 
 def _check_keras_number(name: str, value: Any) -> None:
@@ -77,7 +96,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     `keras_bettermodels.stopping.decide`'s; this callback feeds it and acts.
 
     Args:
-        monitor: quantity to be monitored. Defaults to `"val_loss"`.
+        monitor: quantity to be monitored, or a list of them: then an epoch
+            improves when any of them improves, and training stops when the
+            rule (patience or `criterion`) holds for all of them at once —
+            all have stalled. `best`, `best_epoch` and `restore_best_weights`
+            follow the first; thresholds apply to the first. Defaults to
+            `"val_loss"`.
         min_delta: minimum change in the monitored quantity to qualify as an
             improvement. Defaults to `0`.
         patience: Keras' rule: epochs with no improvement after which training
@@ -85,8 +109,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             Defaults to `0`.
         verbose: 0 is silent, 1 prints why and when training stopped and which
             weights were restored. Defaults to `0`.
-        mode: one of `{"auto", "min", "max"}`, as in Keras. Prechelt's criteria
-            need a loss (`"min"`). Defaults to `"auto"`.
+        mode: one of `{"auto", "min", "max"}`, as in Keras, or a list of them,
+            one per metric of a list `monitor`. Prechelt's criteria need a loss
+            (`"min"`). Defaults to `"auto"`.
         baseline: Keras' baseline for its patience rule. Defaults to `None`.
         restore_best_weights: whether to restore the weights of the epoch with
             the best monitored value at the end of training, whichever rule
@@ -111,6 +136,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             which cannot work without it.) Defaults to `False`.
         log_dir: if set, GL(t), P_k(t) and PQ(t) are written there as
             TensorBoard scalars under `early_stopping/`. Defaults to `None`.
+        min_delta_mode: `"abs"`: an improvement beats the best by more than
+            `min_delta`, as Keras'; `"rel"`: by more than `min_delta * |best|`.
+            Defaults to `"abs"`.
+
+    The state survives a restart: with `keras.callbacks.BackupAndRestore` in
+    the same `fit`, it is saved beside its backup at every epoch end and
+    restored on resume (with the best weights), so that a resumed run stops
+    where an uninterrupted one would. `get_state()` / `set_state()` do the
+    same for a loop of one's own. With `validation_freq > 1`, only validated
+    epochs count (patience, strips).
 
     Attributes:
         stopped_epoch: the 0-based epoch after which training stopped; 0 if it
@@ -127,7 +162,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             model that is not a `keras.Model` but has `get_weights` and
             `set_weights` (Keras takes those too), what `get_weights`
             returned, restored with `set_weights`, as Keras does.
-        wait: epochs since the last improvement, as in Keras.
+        wait: epochs since the last improvement, as in Keras (of any
+            metric, with several).
+        diagnosis: at the end of training, what the learning curves say
+            (`keras_bettermodels.diagnose` on this fit's logs), printed with
+            `verbose=1`; `[]` if the logs lack a loss and a validation loss.
 
     Raises:
         ValueError: for invalid arguments, a non-default `patience` or a
@@ -160,11 +199,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def __init__(
         self,
-        monitor: str = "val_loss",
+        monitor: str | Sequence[str] = "val_loss",
         min_delta: float = 0,
         patience: int = 0,
         verbose: int = 0,
-        mode: str = "auto",
+        mode: str | Sequence[str] = "auto",
         baseline: float | None = None,
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
@@ -176,8 +215,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         check_finite: bool = True,
         strict: bool = False,
         log_dir: str | os.PathLike[str] | None = None,
+        min_delta_mode: str = "abs",
     ) -> None:
-        _validation.check_str("monitor", monitor)
+        monitors, modes = _check_monitors(monitor, mode)
         for name, value in (
             ("min_delta", min_delta),
             ("patience", patience),
@@ -187,15 +227,19 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if baseline is not None:
             _check_keras_number("baseline", baseline)
         super().__init__(
-            monitor=monitor,
+            monitor=monitor,  # type: ignore[arg-type]
             min_delta=min_delta,
             patience=patience,
             verbose=verbose,
-            mode=mode,
+            mode=mode if isinstance(mode, str) else "auto",
             baseline=baseline,
             restore_best_weights=restore_best_weights,
             start_from_epoch=start_from_epoch,
         )
+        if not isinstance(mode, str):
+            self.mode = list(modes)  # type: ignore[assignment]
+        self.monitors: tuple[str, ...] = monitors
+        self.min_delta_mode = check_min_delta_mode(min_delta_mode)
         self.criterion = None if criterion is None else criteria.get(criterion)
         self.training_monitor = _validation.check_str(
             "training_monitor", training_monitor
@@ -213,84 +257,139 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        stopping.check_criterion(
-            self.criterion, patience, baseline, self.mode == "max", monitor
-        )
+        for one in modes:
+            stopping.check_criterion(
+                self.criterion, patience, baseline, one == "max", monitors[0]
+            )
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
-        self._state = stopping.State()
+        self.diagnosis: list[Any] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self._states = (stopping.State(),) * len(self.monitors)
+        self._minimize: tuple[bool, ...] | None = None
         self._epoch: int | None = None
+        self._began = time.monotonic()
+        self._elapsed_before = 0.0  # of the interrupted part of a resumed run
+        self._curves: dict[str, list[float]] = {}
+        self._backup: _stopping_backup.Backup | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
         self.stopping_reason = None
         self.criterion_history = []
-        self._state = stopping.State()
-        self._epoch = None
+        self.diagnosis = []
+        self._reset()
+        self._backup = _stopping_backup.find(self)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._backup is not None and self._epoch is None:
+            saved = self._backup.load(epoch)  # a resumed run starts at `epoch`
+            if saved is not None:
+                self.set_state(saved)
 
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            message = f"Early stopping conditioned on metric `{self.monitor}` which "
+        return self._monitor_value(self.monitors[0], logs)
+
+    def _monitor_value(self, name: str, logs: dict[str, Any] | None) -> Any:
+        value = (logs or {}).get(name)
+        if value is None and not _not_validated(name, logs):
+            message = f"Early stopping conditioned on metric `{name}` which "
             message += f"is not available. {_available(logs)}"
             if self.strict:
                 raise ValueError(message)
-            warnings.warn(message, stacklevel=2)
+            warnings.warn(message, stacklevel=3)
         return value
 
     def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
-        try:
-            _compat_callbacks.set_monitor_op(self)  # Keras' own inference, exactly
-        except ValueError as error:
-            raise ValueError(f"{error} {_available(logs)}") from None
-        maximize = self.monitor_op is not ops.less
-        stopping.check_criterion(self.criterion, 0, None, maximize, self.monitor)
+        minimize = []
+        for i, name in enumerate(self.monitors):
+            probe = self if len(self.monitors) == 1 else _probe(self, i)
+            try:
+                _compat_callbacks.set_monitor_op(probe)  # Keras' own inference
+            except ValueError as error:
+                raise ValueError(f"{error} {_available(logs)}") from None
+            minimize.append(probe.monitor_op is ops.less)
+            maximize = not minimize[-1]
+            stopping.check_criterion(self.criterion, 0, None, maximize, name)
+        self._minimize = tuple(minimize)
+        self.monitor_op = ops.less if minimize[0] else ops.greater
 
-    def _improves(self, value: Any, reference: Any) -> bool:
-        """Keras' `_is_improvement` on the values as logged (its dtypes, its errors)."""
-        return bool(self.monitor_op(value - self.min_delta, reference))
-
-    def _rules(self) -> stopping.Rules:
+    def _rules(self, i: int, precision: str) -> stopping.Rules:
         strip = self.criterion.strip_length if self.criterion is not None else None
+        first = i == 0
         return stopping.Rules(
-            minimize=self.monitor_op is ops.less,
-            min_delta=abs(self.min_delta),
+            minimize=bool(self._minimize and self._minimize[i]),
+            min_delta=abs(_number(self.min_delta) or 0.0),
             patience=self.patience,
-            baseline=self.baseline,
+            baseline=_number(self.baseline) if first else None,
             start_from_epoch=self.start_from_epoch,
             criterion=self.criterion,
-            stopping_threshold=self.stopping_threshold,
-            divergence_threshold=self.divergence_threshold,
+            stopping_threshold=self.stopping_threshold if first else None,
+            divergence_threshold=self.divergence_threshold if first else None,
             check_finite=self.check_finite,
             strip_length=strip or criteria.DEFAULT_STRIP_LENGTH,
-            is_improvement=self._improves,
+            precision=precision,
+            min_delta_mode=self.min_delta_mode,
         )
 
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._began
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.monitor_op is None:
+        if self.monitor_op is None or self._minimize is None:
             self._infer_mode(logs)  # at the first epoch end, as Keras does
-        value = self.get_monitor_value(logs)
+        self._record_curves(logs)
+        values = [self._monitor_value(name, logs) for name in self.monitors]
+        numbers = [_number(value) for value in values]  # the one conversion
+        for name, value, number in zip(self.monitors, values, numbers, strict=True):
+            if value is not None and number is None:
+                if len(self.monitors) > 1:
+                    raise TypeError(
+                        _validation.invalid_type(
+                            name, "one number, with several monitored metrics", value
+                        )
+                    )
+                self._not_one_number(epoch, logs)
+                return
+        number = numbers[0]
         train_error = _number((logs or {}).get(self.training_monitor))
         needs_train = self.criterion is not None and self.criterion.needs_train_errors
-        if needs_train and train_error is None and value is not None:
+        if needs_train and train_error is None and number is not None:
             raise ValueError(
                 f"{self.criterion!r} reads the training error "
                 f"`{self.training_monitor}`, which is not in the logs. "
                 f"Received: training_monitor={self.training_monitor!r}. "
                 f"{_available(logs)}"
             )
-        decision = stopping.decide(
-            self._state,
+        joint = stopping.decide_all(
+            self._states,
             epoch,
-            value,
-            rules=self._rules(),
-            number=_number(value),
+            numbers,
+            rules=[self._rules(i, _precision(v)) for i, v in enumerate(values)],
+            monitors=self.monitors,
             train_error=train_error,
             nonfinite=self._nonfinite_state(),
-            monitor=self.monitor,
+            elapsed=self._elapsed(),
         )
         self._epoch = epoch
-        self._act(epoch, decision)
+        self._act(epoch, values[0], joint)
+        if self._backup is not None:
+            self._backup.save(epoch, self.get_state(), joint.decisions[0].improved)
+
+    def _not_one_number(self, epoch: int, logs: dict[str, Any] | None) -> None:
+        """A value that is not one number (a per-class F1 score, a string): Keras'
+        own bookkeeping compares it, and refuses it where and as Keras does."""
+        reason = stopping.check_state(epoch, self._nonfinite_state())
+        if reason is not None:
+            self._epoch = epoch
+            self._stop(epoch, reason)
+            return
+        super().on_epoch_end(epoch, logs)
+        self._epoch = epoch
+        if isinstance(self.best_weights, list):  # Keras' `get_weights()` copy
+            self.best_weights = WeightsCopy(self.best_weights)
 
     def _nonfinite_state(self) -> str | None:
         """The first non-finite weight or optimizer variable: one reduction.
@@ -304,11 +403,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         found = first_nonfinite_variable(self.model)
         return None if found is None else f"{found} is not finite"
 
-    def _act(self, epoch: int, decision: stopping.Decision) -> None:
-        self._state = state = decision.state
-        self.best, self.best_epoch, self.wait = state.best, state.best_epoch, state.wait
-        if decision.improved and self.restore_best_weights:
-            self.best_weights = take_weights(self.model, optimizer=False)
+    def _act(self, epoch: int, value: Any, joint: stopping.Joint) -> None:
+        self._states, decision = joint.states, joint.decisions[0]
+        state = decision.state
+        self.best_epoch = state.best_epoch
+        self.wait = min(s.wait for s in self._states)
+        if decision.improved:
+            self.best = value  # as logged, as Keras keeps it
+            if self.restore_best_weights:
+                self.best_weights = take_weights(self.model, optimizer=False)
         if decision.measures is not None:
             self.criterion_history.append({"epoch": epoch, **decision.measures})
             if self.log_dir is not None:
@@ -317,22 +420,23 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 names = ("GL", "P_k", "PQ")
                 scalars = {f"early_stopping/{n}": decision.measures[n] for n in names}
                 summary.write_scalars(self.log_dir, epoch, scalars)
-        if decision.reason is not None:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-            self.stopping_reason = decision.reason
+        if joint.reason is not None:
+            self._stop(epoch, joint.reason)
+
+    def _stop(self, epoch: int, reason: StoppingReason) -> None:
+        self.stopped_epoch = epoch
+        self.model.stop_training = True
+        self.stopping_reason = reason
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopping_reason is None and self._epoch is not None:
             # The state once more: a batch after the last epoch end may spoil it.
-            nonfinite = self._nonfinite_state()
-            rules = stopping.Rules(check_finite=self.check_finite)
-            decision = stopping.decide(
-                self._state, self._epoch, None, rules=rules, nonfinite=nonfinite
-            )
-            self._act(self._epoch, decision)
+            reason = stopping.check_state(self._epoch, self._nonfinite_state())
+            if reason is not None:
+                self._stop(self._epoch, reason)
         if self.stopping_reason is not None and self.verbose > 0:
             print_msg(str(self.stopping_reason))
+        self._diagnose()
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 print_msg(
@@ -340,6 +444,148 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     f"{self.best_epoch + 1}."
                 )
             self.best_weights.restore(self.model)
+
+
+    def _record_curves(self, logs: dict[str, Any] | None) -> None:
+        """Keeps the losses and accuracies of this fit, for the diagnosis."""
+        for key in _CURVES:
+            number = _number((logs or {}).get(key))
+            if number is not None:
+                self._curves.setdefault(key, []).append(number)
+
+    def _diagnose(self) -> None:
+        from keras_bettermodels.diagnose import diagnose
+
+        if not {"loss", "val_loss"} <= set(self._curves):
+            return  # no validation: nothing to read
+        model = _compat_callbacks.bare_model(self)
+        self.diagnosis = diagnose(self._curves, model=model)
+        if self.verbose > 0:
+            for finding in self.diagnosis:
+                print_msg(f"Diagnosis: {finding.message}")
+
+    def get_state(self) -> dict[str, Any]:
+        """The run's state, to resume it with `set_state` in a new process.
+
+        Returns:
+            A dict of JSON-able values (each monitored metric's `best`,
+            `best_epoch`, `wait` and errors so far, the epoch, the time used,
+            the stopping reason), and, under `"best_weights"`, the best
+            weights as a list of NumPy arrays (or `None`).
+        """
+        reason = self.stopping_reason
+        return {
+            "monitors": list(self.monitors),
+            "states": [state.to_dict() for state in self._states],
+            "epoch": self._epoch,
+            "elapsed": self._elapsed(),
+            "stopped_epoch": self.stopped_epoch,
+            "stopping_reason": None if reason is None else _reason_dict(reason),
+            "criterion_history": list(self.criterion_history),
+            "best_weights": _stopping_backup.weights_as_numpy(self.best_weights),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Puts back what `get_state` returned, as if the epochs had run here.
+
+        Args:
+            state: what `get_state` returned (for the same `monitor`).
+
+        Raises:
+            ValueError: for a state of other monitored metrics, or not one.
+        """
+        if not isinstance(state, dict) or state.get("monitors") != list(
+            self.monitors
+        ):
+            raise ValueError(
+                _validation.invalid_value(
+                    "state",
+                    f"what `get_state()` returned for monitor={list(self.monitors)}",
+                    state,
+                )
+            )
+        self._states = tuple(stopping.State.from_dict(s) for s in state["states"])
+        first = self._states[0]
+        self.best, self.best_epoch = first.best, first.best_epoch
+        self.wait = min(s.wait for s in self._states)
+        self._epoch = state["epoch"]
+        self._elapsed_before, self._began = float(state["elapsed"]), time.monotonic()
+        self.stopped_epoch = int(state["stopped_epoch"])
+        reason = state["stopping_reason"]
+        self.stopping_reason = None if reason is None else StoppingReason(**reason)
+        self.criterion_history = list(state["criterion_history"])
+        if state.get("best_weights") is not None:
+            self.best_weights = WeightsCopy(list(state["best_weights"]))
+
+
+_CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _reason_dict(reason: StoppingReason) -> dict[str, Any]:
+    return {
+        "message": str(reason),
+        "criterion": reason.criterion,
+        "value": reason.value,
+        "epoch": reason.epoch,
+    }
+
+
+def _check_monitors(
+    monitor: Any, mode: Any
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`monitor` and `mode` as tuples of one entry per metric, checked."""
+    if isinstance(monitor, str):
+        monitors: tuple[str, ...] = (monitor,)
+    elif isinstance(monitor, list | tuple) and monitor:
+        monitors = tuple(monitor)
+        for i, name in enumerate(monitors):
+            _validation.check_str(f"monitor[{i}]", name)
+        if len(set(monitors)) != len(monitors):
+            raise ValueError(
+                _validation.invalid_value(
+                    "monitor", "distinct metric names", list(monitor)
+                )
+            )
+    else:
+        raise TypeError(
+            _validation.invalid_type(
+                "monitor", "a metric name or a non-empty list of them", monitor
+            )
+        )
+    if isinstance(mode, str):
+        return monitors, (mode,) * len(monitors)
+    if not isinstance(mode, list | tuple) or len(mode) != len(monitors):
+        raise ValueError(
+            _validation.invalid_value(
+                "mode",
+                f'"auto", "min" or "max", or a list of {len(monitors)} of them '
+                "(one per monitored metric)",
+                mode,
+            )
+        )
+    for i, one in enumerate(mode):
+        if one not in ("auto", "min", "max"):
+            raise ValueError(
+                _validation.invalid_value(
+                    f"mode[{i}]", 'one of "auto", "min" or "max"', one
+                )
+            )
+    return monitors, tuple(mode)
+
+
+def _probe(callback: EarlyStopping, i: int) -> keras.callbacks.EarlyStopping:
+    """A Keras `EarlyStopping` on the i-th metric, to infer its mode as Keras."""
+    mode = callback.mode if isinstance(callback.mode, str) else callback.mode[i]
+    probe = keras.callbacks.EarlyStopping(monitor=callback.monitors[i], mode=mode)
+    probe.set_model(_compat_callbacks.bare_model(callback))
+    return probe
+
+
+def _not_validated(name: str, logs: dict[str, Any] | None) -> bool:
+    """An epoch `fit` did not validate (`validation_freq > 1`): no `val_` key."""
+    return name.startswith("val_") and not any(
+        key.startswith("val_") for key in (logs or {})
+    )
 
 
 def _available(logs: dict[str, Any] | None) -> str:

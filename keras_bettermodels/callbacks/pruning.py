@@ -1,22 +1,20 @@
-"""The pruning callbacks, re-exported from `keras_bettermodels.pruning.callbacks`.
+"""Deprecated module: import the pruning callbacks from `keras_bettermodels.callbacks`.
 
-They live with the rest of pruning (so that `keras_bettermodels.pruning` holds
-every name of `tfmot.sparsity.keras`); this module keeps the names it had here
-importable.
+They live in `keras_bettermodels.pruning.callbacks` (so that
+`keras_bettermodels.pruning` holds every name of `tfmot.sparsity.keras`). The
+names this module re-exported are still found here until the next release,
+with a `DeprecationWarning`.
 """
 
-from keras_bettermodels.pruning.callbacks import (
-    PruningSummaries,
-    UpdatePruningMasks,
-    UpdatePruningStep,
-    pruning_wrappers,
-    shortfall_message,
-)
+from keras_bettermodels.pruning._moved import moved_names
 
-__all__ = [
-    "PruningSummaries",
-    "UpdatePruningMasks",
-    "UpdatePruningStep",
-    "pruning_wrappers",
-    "shortfall_message",
-]
+__getattr__ = moved_names(
+    __name__,
+    {
+        "PruningSummaries": "keras_bettermodels.callbacks",
+        "UpdatePruningMasks": "keras_bettermodels.callbacks",
+        "UpdatePruningStep": "keras_bettermodels.callbacks",
+        "pruning_wrappers": "keras_bettermodels.pruning",
+        "shortfall_message": "keras_bettermodels.pruning.callbacks",
+    },
+)

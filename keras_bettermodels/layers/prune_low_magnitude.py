@@ -1,23 +1,22 @@
-"""`PruneLowMagnitude`, re-exported from `keras_bettermodels.pruning.wrapper`.
+"""Deprecated module: import `PruneLowMagnitude` from `keras_bettermodels.layers`.
 
-The wrapper lives with the rest of pruning; this module keeps the names it
-had here importable (`.keras` files saved before name this module).
+The wrapper lives in `keras_bettermodels.pruning.wrapper`. The names this module
+re-exported are still found here until the next release, with a
+`DeprecationWarning`. `.keras` files saved by earlier versions record this
+module, but Keras finds the layer by its registered name
+(`keras_bettermodels>PruneLowMagnitude`), so they load without a warning.
 """
 
-from keras_bettermodels.pruning.masks import magnitude_mask
-from keras_bettermodels.pruning.recovery import reattach_jax_state
-from keras_bettermodels.pruning.wrapper import (
-    MISSING_CALLBACK,
-    PRUNABLE_WEIGHTS,
-    PruneLowMagnitude,
-    prunable_weight_name,
-)
+from keras_bettermodels.pruning._moved import moved_names
 
-__all__ = [
-    "MISSING_CALLBACK",
-    "PRUNABLE_WEIGHTS",
-    "PruneLowMagnitude",
-    "magnitude_mask",
-    "prunable_weight_name",
-    "reattach_jax_state",
-]
+__getattr__ = moved_names(
+    __name__,
+    {
+        "PruneLowMagnitude": "keras_bettermodels.layers",
+        "MISSING_CALLBACK": "keras_bettermodels.pruning.wrapper",
+        "PRUNABLE_WEIGHTS": "keras_bettermodels.pruning.prunable_layer",
+        "prunable_weight_name": "keras_bettermodels.pruning.prunable_layer",
+        "magnitude_mask": "keras_bettermodels.pruning",
+        "reattach_jax_state": "keras_bettermodels.pruning.recovery",
+    },
+)

@@ -14,12 +14,13 @@ This module holds every name of TensorFlow Model Optimization's
 `tfmot.sparsity.keras.prune_low_magnitude` resolves here).
 
 One concept per module: `schedules` (when and how sparse), `masks` (which
-weights: unstructured, blocks, M by N), `wrapper` (`PruneLowMagnitude`),
-`prunable_layer` (custom layers naming their prunable weights), `policy`
-(which layers of a model), `prune` (wrap and strip a model), `callbacks`
-(drive the step, log the sparsity), `report` (`sparsity_report`), `recovery`
-(the trainer left fit to train after a refused step) and `tfmot` (tfmot's
-module path).
+weights: unstructured, blocks, M by N), `structure` (the block and M-by-N
+arguments, checked), `wrapper` (`PruneLowMagnitude`), `constraint` (pruned
+weights kept zero through the optimizer), `prunable_layer` (which weights of
+a layer: built-in ones, custom layers naming theirs), `policy` (which layers
+of a model), `prune` (wrap and strip a model), `callbacks` (drive the step,
+log the sparsity), `report` (`sparsity_report`), `recovery` (the trainer left
+fit to train after a refused step) and `tfmot` (tfmot's module path).
 """
 
 from keras_bettermodels.pruning.callbacks import (

@@ -30,7 +30,6 @@ __all__ = [
     "PruningSummaries",
     "UpdatePruningMasks",
     "UpdatePruningStep",
-    "pruning_wrappers",
     "shortfall_message",
 ]
 

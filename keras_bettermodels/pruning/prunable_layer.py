@@ -1,11 +1,35 @@
-"""PrunableLayer: a custom layer names the weights `PruneLowMagnitude` prunes."""
+"""Which weights of a layer `PruneLowMagnitude` prunes.
+
+A built-in layer's one weight (`PRUNABLE_WEIGHTS`: the kernel or the
+embedding matrix), or those a custom layer names by subclassing
+`PrunableLayer`.
+"""
 
 from __future__ import annotations
 
 import abc
 from typing import Any
 
-__all__ = ["PrunableLayer"]
+import keras
+
+__all__ = [
+    "PRUNABLE_WEIGHTS",
+    "PrunableLayer",
+    "is_prunable",
+    "prunable_names",
+    "prunable_weight_name",
+]
+
+# Layer class -> attribute holding the weight that is pruned (biases are not,
+# unless a `PrunableLayer` says so).
+PRUNABLE_WEIGHTS: dict[type, str] = {
+    keras.layers.Dense: "kernel",
+    keras.layers.Conv1D: "kernel",
+    keras.layers.Conv2D: "kernel",
+    keras.layers.Conv3D: "kernel",
+    keras.layers.DepthwiseConv2D: "kernel",
+    keras.layers.Embedding: "embeddings",
+}
 
 
 class PrunableLayer(abc.ABC):
@@ -50,3 +74,40 @@ class PrunableLayer(abc.ABC):
             `build`.
         """
         raise NotImplementedError
+
+
+def prunable_weight_name(layer: keras.layers.Layer) -> str | None:
+    """The attribute name of the weight `PruneLowMagnitude` prunes in `layer`.
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        `"kernel"` for Dense, Conv1D/2D/3D and DepthwiseConv2D (and their
+        subclasses), `"embeddings"` for Embedding, `None` for any other layer
+        and for a `PrunableLayer`, which names its weights itself.
+    """
+    if isinstance(layer, PrunableLayer):
+        return None
+    for cls, name in PRUNABLE_WEIGHTS.items():
+        if isinstance(layer, cls):
+            return name
+    return None
+
+
+def is_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether `PruneLowMagnitude` can wrap `layer`.
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        True for the layer types of `PRUNABLE_WEIGHTS` (and their subclasses)
+        and for a `PrunableLayer`.
+    """
+    return isinstance(layer, PrunableLayer) or prunable_weight_name(layer) is not None
+
+
+def prunable_names() -> str:
+    """The layer types that can be pruned, for error messages."""
+    return ", ".join([*(cls.__name__ for cls in PRUNABLE_WEIGHTS), "PrunableLayer"])

@@ -14,22 +14,24 @@ from keras import ops
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import pruning as _compat
 from keras_bettermodels.pruning.policy import PruningPolicy
-from keras_bettermodels.pruning.prunable_layer import PrunableLayer
+from keras_bettermodels.pruning.prunable_layer import (
+    PrunableLayer,
+    is_prunable,
+    prunable_names,
+)
 from keras_bettermodels.pruning.schedules import (
     ConstantSparsity,
     PolynomialDecay,
     PruningSchedule,
     resolve_schedule,
 )
-from keras_bettermodels.pruning.wrapper import (
+from keras_bettermodels.pruning.structure import (
     M_BY_N_LAYERS,
-    PruneLowMagnitude,
     check_block_pooling_type,
     check_block_size,
     check_m_by_n,
-    is_prunable,
-    prunable_names,
 )
+from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
 __all__ = ["prune_low_magnitude", "prune_scope", "strip_pruning"]
 

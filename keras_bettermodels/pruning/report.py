@@ -12,13 +12,12 @@ from keras import ops
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.layers import flatten_layers
 from keras_bettermodels.pruning.masks import m_by_n_violations
-from keras_bettermodels.pruning.prunable_layer import PrunableLayer
-from keras_bettermodels.pruning.wrapper import (
-    M_BY_N_LAYERS,
-    PruneLowMagnitude,
-    check_m_by_n,
+from keras_bettermodels.pruning.prunable_layer import (
+    PrunableLayer,
     prunable_weight_name,
 )
+from keras_bettermodels.pruning.structure import M_BY_N_LAYERS, check_m_by_n
+from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report"]
 

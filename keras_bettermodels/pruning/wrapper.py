@@ -12,14 +12,18 @@ How it works, on every backend:
   from the weights' magnitudes; then it advances `pruning_step`. The wrapped
   layer runs with its weights multiplied by their masks, so pruned weights get
   a zero gradient.
-- Each pruned weight's variable gets a constraint that multiplies it by its
-  mask. Keras applies variable constraints right after each optimizer update,
-  inside the compiled step, so the stored weight is exactly zero where the mask
-  is, whatever the optimizer does (Adam's momentum, weight decay).
+- Each pruned weight's variable gets a `MaskConstraint` (in `constraint`)
+  that multiplies it by its mask right after each optimizer update, inside the
+  compiled step, so the stored weight is exactly zero where the mask is,
+  whatever the optimizer does (Adam's momentum, weight decay).
 - `call(training=True)` refuses to run unless pruning is switched on
   (`enable_pruning()`, which `keras_bettermodels.callbacks.UpdatePruningMasks`
   calls at the start of `fit`): the check is plain Python, so it runs when the
-  training step is traced (TF, JAX) or run (PyTorch).
+  training step is traced (TF, JAX) or run (PyTorch); `recovery` leaves the
+  model fit to train again after that refusal.
+
+Which layers and weights can be pruned is in `prunable_layer`; the checks of
+`block_size` and `sparsity_m_by_n` in `structure`; the masks in `masks`.
 """
 
 from __future__ import annotations
@@ -33,31 +37,31 @@ from keras import ops
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import pruning as _compat
 from keras_bettermodels._compat.layers import flatten_layers
+from keras_bettermodels.pruning import prunable_layer, structure
+from keras_bettermodels.pruning._moved import moved_names
+from keras_bettermodels.pruning.constraint import MaskConstraint
 from keras_bettermodels.pruning.masks import block_mask, m_by_n_mask, magnitude_mask
-from keras_bettermodels.pruning.prunable_layer import PrunableLayer
 from keras_bettermodels.pruning.recovery import recover_trainer_before_raising
 from keras_bettermodels.pruning.schedules import PruningSchedule, resolve_schedule
 
-__all__ = [
-    "BLOCK_POOLING_TYPES",
-    "MISSING_CALLBACK",
-    "PRUNABLE_WEIGHTS",
-    "PruneLowMagnitude",
-    "is_prunable",
-    "prunable_weight_name",
-    "pruning_wrappers",
-]
+__all__ = ["MISSING_CALLBACK", "PruneLowMagnitude", "pruning_wrappers"]
 
-# Layer class -> attribute holding the weight that is pruned (biases are not,
-# unless a `PrunableLayer` says so).
-PRUNABLE_WEIGHTS: dict[type, str] = {
-    keras.layers.Dense: "kernel",
-    keras.layers.Conv1D: "kernel",
-    keras.layers.Conv2D: "kernel",
-    keras.layers.Conv3D: "kernel",
-    keras.layers.DepthwiseConv2D: "kernel",
-    keras.layers.Embedding: "embeddings",
-}
+# Moved to their own modules; imported above as modules, not names, so that
+# the old paths still warn (see `_moved`).
+__getattr__ = moved_names(
+    __name__,
+    {
+        "PRUNABLE_WEIGHTS": "keras_bettermodels.pruning.prunable_layer",
+        "is_prunable": "keras_bettermodels.pruning.prunable_layer",
+        "prunable_names": "keras_bettermodels.pruning.prunable_layer",
+        "prunable_weight_name": "keras_bettermodels.pruning.prunable_layer",
+        "BLOCK_POOLING_TYPES": "keras_bettermodels.pruning.structure",
+        "M_BY_N_LAYERS": "keras_bettermodels.pruning.structure",
+        "check_block_pooling_type": "keras_bettermodels.pruning.structure",
+        "check_block_size": "keras_bettermodels.pruning.structure",
+        "check_m_by_n": "keras_bettermodels.pruning.structure",
+    },
+)
 
 MISSING_CALLBACK = (
     "PruneLowMagnitude layer `{name}` was called with training=True, but pruning "
@@ -66,78 +70,6 @@ MISSING_CALLBACK = (
     "UpdatePruningMasks()]). In a custom training loop, call its "
     "`set_model(model)` and `on_train_begin()` before training."
 )
-
-
-# TensorFlow Model Optimization's `block_pooling_type`s: how a block is scored.
-BLOCK_POOLING_TYPES = ("AVG", "MAX")
-
-# Layers whose pruned weight has an input axis at -2, for M-by-N sparsity.
-M_BY_N_LAYERS: tuple[type, ...] = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-)
-
-
-def prunable_weight_name(layer: keras.layers.Layer) -> str | None:
-    """The attribute name of the weight `PruneLowMagnitude` prunes in `layer`.
-
-    Args:
-        layer: a Keras layer.
-
-    Returns:
-        `"kernel"` for Dense, Conv1D/2D/3D and DepthwiseConv2D (and their
-        subclasses), `"embeddings"` for Embedding, `None` for any other layer
-        and for a `PrunableLayer`, which names its weights itself.
-    """
-    if isinstance(layer, PrunableLayer):
-        return None
-    for cls, name in PRUNABLE_WEIGHTS.items():
-        if isinstance(layer, cls):
-            return name
-    return None
-
-
-def is_prunable(layer: keras.layers.Layer) -> bool:
-    """Whether `PruneLowMagnitude` can wrap `layer`.
-
-    Args:
-        layer: a Keras layer.
-
-    Returns:
-        True for the layer types of `PRUNABLE_WEIGHTS` (and their subclasses)
-        and for a `PrunableLayer`.
-    """
-    return isinstance(layer, PrunableLayer) or prunable_weight_name(layer) is not None
-
-
-def prunable_names() -> str:
-    """The layer types that can be pruned, for error messages."""
-    return ", ".join([*(cls.__name__ for cls in PRUNABLE_WEIGHTS), "PrunableLayer"])
-
-
-class _MaskConstraint:
-    """Keeps a pruned weight exactly zero after every optimizer update.
-
-    Keras calls `variable.constraint(variable)` right after applying the
-    gradients, inside the compiled training step. Any constraint the layer
-    already had runs first. `index` is the weight's place in the wrapper's
-    `pruned_weights`.
-    """
-
-    def __init__(self, wrapper: PruneLowMagnitude, index: int, previous: Any) -> None:
-        self.wrapper = wrapper
-        self.index = index
-        self.previous = previous
-
-    def __call__(self, weights: Any) -> Any:
-        if self.previous is not None:
-            weights = self.previous(weights)
-        mask = self.wrapper._mask_for_constraint(self.index)
-        if mask is None:
-            return weights
-        return ops.multiply(weights, ops.cast(mask, weights.dtype))
 
 
 @keras.saving.register_keras_serializable(package="keras_bettermodels")
@@ -266,18 +198,19 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                     layer,
                 )
             )
-        if not is_prunable(layer):
+        if not prunable_layer.is_prunable(layer):
             raise ValueError(
                 _validation.invalid_value(
                     "layer",
-                    f"a layer with weights that can be pruned ({prunable_names()})",
+                    "a layer with weights that can be pruned "
+                    f"({prunable_layer.prunable_names()})",
                     layer,
                     f"A {type(layer).__name__} layer cannot be pruned.",
                 )
             )
-        block = check_block_size(block_size)
-        pooling = check_block_pooling_type(block_pooling_type)
-        m_by_n = check_m_by_n(sparsity_m_by_n)
+        block = structure.check_block_size(block_size)
+        pooling = structure.check_block_pooling_type(block_pooling_type)
+        m_by_n = structure.check_m_by_n(sparsity_m_by_n)
         if block != (1, 1) and m_by_n is not None:
             raise ValueError(
                 _validation.invalid_value(
@@ -289,15 +222,15 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             )
         if (
             m_by_n is not None
-            and not isinstance(layer, PrunableLayer)
-            and not isinstance(layer, M_BY_N_LAYERS)
+            and not isinstance(layer, prunable_layer.PrunableLayer)
+            and not isinstance(layer, structure.M_BY_N_LAYERS)
         ):
             raise ValueError(
                 _validation.invalid_value(
                     "sparsity_m_by_n",
                     "None for a layer without an input axis "
                     f"(M-by-N sparsity applies to "
-                    f"{', '.join(c.__name__ for c in M_BY_N_LAYERS)})",
+                    f"{', '.join(c.__name__ for c in structure.M_BY_N_LAYERS)})",
                     sparsity_m_by_n,
                 )
             )
@@ -312,12 +245,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.block_size = block
         self.block_pooling_type = pooling
         self.sparsity_m_by_n = m_by_n
-        self.weight_name = prunable_weight_name(layer)
+        self.weight_name = prunable_layer.prunable_weight_name(layer)
         self.supports_masking = getattr(layer, "supports_masking", False)
         # Switched on (`enable_pruning`) for the length of a `fit`.
         self._pruning_enabled = False
         # JAX only: the masks computed by this step's forward pass, for the
-        # constraints (see `_mask_for_constraint`).
+        # constraints (see `MaskConstraint`).
         self._pending_masks: tuple[Any, ...] | None = None
         # PyTorch only: the step as a Python int (see `_advance_eagerly`).
         self._host_step: int | None = None
@@ -353,7 +286,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.pruning_masks = masks
         self.pruning_mask = masks[0]
         for index, weight in enumerate(weights):
-            weight.constraint = _MaskConstraint(self, index, weight.constraint)
+            weight.constraint = MaskConstraint(self, index, weight.constraint)
         self.built = True
 
     def _check_pruned_weights(self, weights: list[Any]) -> None:
@@ -387,8 +320,14 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                 )
             )
         for weight in weights:
-            self._check_structure(weight)
-            if isinstance(weight.constraint, _MaskConstraint):
+            structure.check_weight_fits(
+                weight,
+                weight.name if self.weight_name is None else self.weight_name,
+                self.layer.name,
+                self.block_size,
+                self.sparsity_m_by_n,
+            )
+            if isinstance(weight.constraint, MaskConstraint):
                 raise ValueError(
                     _validation.invalid_value(
                         "layer",
@@ -397,40 +336,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                         self.layer,
                     )
                 )
-
-    def _check_structure(self, weight: keras.Variable) -> None:
-        """Refuses a weight that `block_size` or `sparsity_m_by_n` cannot cut."""
-        name = weight.name if self.weight_name is None else self.weight_name
-        shape = tuple(weight.shape)
-        if self.block_size != (1, 1) and len(shape) != 2:
-            raise ValueError(
-                _validation.invalid_value(
-                    "block_size",
-                    f"(1, 1) for a weight that is not 2-D (`{name}` "
-                    f"of `{self.layer.name}` has shape {shape})",
-                    self.block_size,
-                )
-            )
-        if self.sparsity_m_by_n is None:
-            return
-        if len(shape) < 2:
-            raise ValueError(
-                _validation.invalid_value(
-                    "sparsity_m_by_n",
-                    f"None for a weight without an input axis (`{name}` of "
-                    f"`{self.layer.name}` has shape {shape})",
-                    self.sparsity_m_by_n,
-                )
-            )
-        if int(shape[-2]) % self.sparsity_m_by_n[1]:
-            raise ValueError(
-                _validation.invalid_value(
-                    "sparsity_m_by_n",
-                    f"(m, n) with n dividing the input size {shape[-2]} of "
-                    f"`{name}` of `{self.layer.name}`",
-                    self.sparsity_m_by_n,
-                )
-            )
 
     @property
     def pruning_enabled(self) -> bool:
@@ -569,26 +474,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             self.add_loss(loss)
         return outputs
 
-    def _mask_for_constraint(self, index: int) -> Any:
-        """The mask of pruned weight `index` after an optimizer update, or `None`.
-
-        On TensorFlow and PyTorch the optimizer runs where the mask variable can
-        be read. JAX's trainer runs the optimizer in a stateless scope that
-        holds only the trainable and optimizer variables; there the mask comes
-        from this step's forward pass, which computed it from stop-gradient
-        values, so it belongs to the same compiled step.
-        """
-        mask = self.pruning_masks[index]
-        scope = _compat.current_stateless_scope()
-        if scope is None:
-            return mask.value
-        value = scope.get_current_value(mask)
-        if value is not None:
-            return value
-        if self._pending_masks is None:
-            return None
-        return self._pending_masks[index]
-
     def apply_mask(self) -> None:
         """Multiplies the stored weights by their masks, in place (eagerly)."""
         for weight, mask in zip(self.pruned_weights, self.pruning_masks, strict=True):
@@ -641,56 +526,6 @@ def _read_unscaled(weight: keras.Variable) -> Any:
 
 def _is_float(dtype: Any) -> bool:
     return "float" in keras.backend.standardize_dtype(dtype)
-
-
-def check_block_size(block_size: Any) -> tuple[int, int]:
-    """`block_size` as a pair of positive ints, or a `ValueError`."""
-    if (
-        not isinstance(block_size, Sequence)
-        or isinstance(block_size, str)
-        or len(block_size) != 2
-        or not all(_validation._is_int(d) and d >= 1 for d in block_size)
-    ):
-        raise ValueError(
-            _validation.invalid_value(
-                "block_size", "a pair of positive integers (rows, cols)", block_size
-            )
-        )
-    return int(block_size[0]), int(block_size[1])
-
-
-def check_block_pooling_type(block_pooling_type: Any) -> str:
-    """`block_pooling_type` as `"AVG"` or `"MAX"`, or a `ValueError`."""
-    if block_pooling_type not in BLOCK_POOLING_TYPES:
-        raise ValueError(
-            _validation.invalid_value(
-                "block_pooling_type",
-                " or ".join(f'"{t}"' for t in BLOCK_POOLING_TYPES),
-                block_pooling_type,
-            )
-        )
-    return str(block_pooling_type)
-
-
-def check_m_by_n(sparsity_m_by_n: Any) -> tuple[int, int] | None:
-    """`sparsity_m_by_n` as `(m, n)` with `0 < m < n`, `None`, or a `ValueError`."""
-    if sparsity_m_by_n is None:
-        return None
-    if (
-        not isinstance(sparsity_m_by_n, Sequence)
-        or isinstance(sparsity_m_by_n, str)
-        or len(sparsity_m_by_n) != 2
-        or not all(_validation._is_int(d) for d in sparsity_m_by_n)
-        or not 0 < sparsity_m_by_n[0] < sparsity_m_by_n[1]
-    ):
-        raise ValueError(
-            _validation.invalid_value(
-                "sparsity_m_by_n",
-                "None or a pair of integers (m, n) with 0 < m < n, such as (2, 4)",
-                sparsity_m_by_n,
-            )
-        )
-    return int(sparsity_m_by_n[0]), int(sparsity_m_by_n[1])
 
 
 def pruning_wrappers(model: keras.layers.Layer) -> list[PruneLowMagnitude]:

@@ -24,72 +24,39 @@ larger than `MAX_REPORT_BYTES`) does not fail the request: its entry carries
 an `error` message that the tab shows in place of the report, and the other
 runs are listed as usual.
 
+Its parts, one concern each: `_decoding` (a stored report to a JSON object,
+within limits), `_listing` (what `/reports` lists of each report) and
+`_static` (which file a `/static/` path serves).
+
 Nothing here imports Keras, TensorFlow or a backend: TensorBoard imports the
 plugins when it starts.
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from keras_bettermodels.tensorboard import metadata
+from keras_bettermodels.tensorboard import _decoding, _listing, _static, metadata
+from keras_bettermodels.tensorboard._decoding import MAX_REPORT_BYTES, MAX_REPORT_DEPTH
+from keras_bettermodels.tensorboard._static import STATIC_ROOT
 
 __all__ = ["MAX_REPORT_BYTES", "MAX_REPORT_DEPTH", "STATIC_ROOT", "ReportPlugin"]
 
 _logger = logging.getLogger(__name__)
 
-#: The largest report, in bytes of JSON, that the plugins decode and serve.
-#: The package's reports weigh kilobytes (a 200-variable gradient check is
-#: about 30 kB); a larger one is listed with an error instead.
-MAX_REPORT_BYTES = 8 * 2**20
-#: The deepest nesting of JSON arrays and objects a report may have. The
-#: package's reports are 4 levels deep; a deeper one is listed with an error
-#: (JSON nested ~1000 deep makes Python's decoder raise `RecursionError`).
-MAX_REPORT_DEPTH = 64
-# A headline (`metadata.report_headline`) is a few hundred bytes; anything
-# much larger, or nested at all deeper, is not one.
-_MAX_HEADLINE_BYTES = 64 * 2**10
-_MAX_HEADLINE_DEPTH = 2
-# Summaries of reports without a headline, decoded once: at most this many are
-# kept (a few hundred bytes each).
-_CACHED_SUMMARIES = 4096
-
-#: The folder that holds the plugins' frontends.
-STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-
-_CONTENT_TYPES = {
-    ".js": "text/javascript",
-    ".css": "text/css",
-    ".svg": "image/svg+xml",
-}
 _JSON = "application/json"
-# TensorBoard keeps 10 reports per run and tag unless told otherwise
-# (`--samples_per_plugin`). Listings read at most this many, evenly sampled and
-# always with the latest: the fast loader sends every report it reads over
-# gRPC, and a long run with `--samples_per_plugin=<name>=1000` would otherwise
-# send all of them (30 MB for 200-variable reports) for every page view.
-_LISTED_STEPS = 100
 # A step that is not among the sampled ones is looked for among all reports.
 _ALL_STEPS = 1_000_000
 # Unknown-run messages list at most this many of the runs that exist.
 _LISTED_NAMES = 20
-
-Listing = Mapping[str, Mapping[str, provider.TensorTimeSeries]]
-# What the listing shows of one report: `bytes`, `summary`, `error`.
-_Summary = tuple[int | None, dict[str, Any] | None, str | None]
 
 
 class _BadRequest(errors.InvalidArgumentError):
@@ -109,145 +76,6 @@ def _wsgi(handler: Callable[[wrappers.Request], Any]) -> Callable[..., Any]:
         return handler(wrappers.Request(environ))(environ, start_response)
 
     return application
-
-
-class _Unreadable(ValueError):
-    """A report that the plugin does not decode; the message says why."""
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 2**20:.1f} MB"
-
-
-def _depth_over(document: Any, limit: int) -> bool:
-    """Whether `document` nests arrays and objects deeper than `limit`.
-
-    Walks the document with a stack of its own, not by recursion, so that any
-    depth that the decoder accepted is measured.
-    """
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children = list(value.values())
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _payload(datum: provider.TensorDatum) -> bytes:
-    """Returns the bytes `write_json` stored in one tensor datum."""
-    values = np.asarray(datum.numpy, dtype=object).reshape(-1)
-    if not values.size:
-        raise _Unreadable("The tensor holds no JSON document (no string).")
-    raw = values[0]
-    if isinstance(raw, str):
-        return raw.encode()
-    if not isinstance(raw, bytes):
-        raise _Unreadable(
-            f"Expected a string tensor holding a JSON document. Received a "
-            f"tensor of {np.asarray(datum.numpy).dtype}."
-        )
-    return raw
-
-
-def _too_large(size: int, max_bytes: int) -> str:
-    return (
-        f"It is {_megabytes(size)} of JSON, over the plugins' limit of "
-        f"{_megabytes(max_bytes)} for one report, so it is not shown. Write "
-        "smaller reports (fewer variables or epochs per report)."
-    )
-
-
-def _decode(raw: bytes, max_bytes: int, max_depth: int) -> dict[str, Any]:
-    """Returns the JSON object in `raw`, or raises `_Unreadable` saying why."""
-    if len(raw) > max_bytes:
-        raise _Unreadable(_too_large(len(raw), max_bytes))
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise _Unreadable(f"It is not UTF-8 text: {error}.") from None
-    except json.JSONDecodeError as error:
-        raise _Unreadable(f"It is not JSON: {error}.") from None
-    except RecursionError:
-        raise _Unreadable(
-            f"Its JSON is nested too deeply to decode (the limit is "
-            f"{max_depth} levels)."
-        ) from None
-    if not isinstance(document, dict):
-        raise _Unreadable(
-            f"Expected a JSON object. Received a JSON {type(document).__name__}."
-        )
-    if _depth_over(document, max_depth):
-        raise _Unreadable(
-            f"Its JSON is nested deeper than the limit of {max_depth} levels."
-        )
-    return document
-
-
-def _headline(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The fields of `document` named in `fields` whose values are scalars
-    (strings cut as in `metadata.report_headline`)."""
-    found: dict[str, Any] = {}
-    for name in fields:
-        value = document.get(name)
-        if isinstance(value, str):
-            found[name] = value[: metadata.HEADLINE_CHARS]
-        elif value is None or isinstance(value, bool | int | float):
-            found[name] = value
-    return found
-
-
-# run -> report tag -> (the tag of its headline, the headline's series)
-_Headlines = dict[str, dict[str, tuple[str, provider.TensorTimeSeries]]]
-
-
-def _split(listing: Listing) -> tuple[Listing, _Headlines]:
-    """Splits the data provider's listing into reports and their headlines.
-
-    Returns:
-        `(reports, headlines)`: run -> tag -> series of the reports, and run
-        -> report tag -> `(headline tag, headline series)`.
-    """
-    reports: dict[str, dict[str, provider.TensorTimeSeries]] = {}
-    headlines: _Headlines = {}
-    for run, tags in listing.items():
-        for tag, series in tags.items():
-            of = metadata.headline_of(series.plugin_content)
-            if of is None:
-                reports.setdefault(run, {})[tag] = series
-            else:
-                headlines.setdefault(run, {})[of] = (tag, series)
-    return reports, headlines
-
-
-def _blank_entry(run: str, tag: str, steps: list[int]) -> dict[str, Any]:
-    """A listing's entry for one report, before anything was read of it."""
-    return {
-        "run": run,
-        "tag": tag,
-        "steps": steps,
-        "steps_sampled": len(steps) >= _LISTED_STEPS,
-        "step": None,
-        "wall_time": None,
-        "bytes": None,
-        "summary": None,
-        "error": None,
-    }
-
-
-def _read_headline(datum: provider.TensorDatum) -> tuple[int, dict[str, Any], bool]:
-    """`(bytes, fields, complete)` of a headline datum; `ValueError` if it is none."""
-    try:
-        document = _decode(_payload(datum), _MAX_HEADLINE_BYTES, _MAX_HEADLINE_DEPTH)
-    except _Unreadable as error:
-        raise ValueError(str(error)) from None
-    return metadata.parse_headline(document)
 
 
 class ReportPlugin(base_plugin.TBPlugin):
@@ -278,11 +106,8 @@ class ReportPlugin(base_plugin.TBPlugin):
         super().__init__(context)
         self._data_provider = context.data_provider
         # (experiment, run, tag, step, wall time) -> what the listing shows of
-        # a report without a headline, decoded once; least recent first.
-        self._summaries: collections.OrderedDict[tuple[Any, ...], _Summary] = (
-            collections.OrderedDict()
-        )
-        self._summaries_lock = threading.Lock()
+        # a report without a headline, decoded once.
+        self._summaries = _listing.SummaryCache()
 
     # TensorBoard's plugin interface.
 
@@ -311,7 +136,7 @@ class ReportPlugin(base_plugin.TBPlugin):
 
     # Data, through the data provider only.
 
-    def _listing(self, ctx: Any, experiment_id: str) -> Listing:
+    def _list_tensors(self, ctx: Any, experiment_id: str) -> _listing.Listing:
         if self._data_provider is None:
             return {}
         return self._data_provider.list_tensors(
@@ -324,7 +149,7 @@ class ReportPlugin(base_plugin.TBPlugin):
         experiment_id: str,
         runs: list[str],
         tags: list[str],
-        downsample: int = _LISTED_STEPS,
+        downsample: int = _listing.LISTED_STEPS,
     ) -> tuple[dict[str, Mapping[str, list[provider.TensorDatum]]], dict[str, str]]:
         """Reads the reports of `runs` and `tags`.
 
@@ -396,14 +221,14 @@ class ReportPlugin(base_plugin.TBPlugin):
         """Returns the response entry for one report (the latest by default).
 
         `listed` are the reports read for the listing (at most
-        `_LISTED_STEPS`, always with the latest); `every` holds all of them,
-        when `step` had to be looked for there. `full` adds the whole report;
+        `_listing.LISTED_STEPS`, always with the latest); `every` holds all of
+        them, when `step` had to be looked for there. `full` adds the whole report;
         `failure` is why the run's reports could not be read, if they could not.
         With `cache_key` (the listing's `(experiment, run, tag)`), the
         report's summary is decoded once and kept, by step and wall time.
         """
         steps = [datum.step for datum in listed]
-        entry = _blank_entry(run, tag, steps)
+        entry = _listing.blank_entry(run, tag, steps)
         if full:
             entry["report"] = None
         try:
@@ -432,21 +257,15 @@ class ReportPlugin(base_plugin.TBPlugin):
         entry["step"], entry["wall_time"] = datum.step, datum.wall_time
         if cache_key is not None and not full:
             key = (*cache_key, datum.step, datum.wall_time)
-            with self._summaries_lock:
-                cached = self._summaries.get(key)
-                if cached is not None:
-                    self._summaries.move_to_end(key)
+            cached = self._summaries.get(key)
             if cached is None:
                 cached = self._summary(run, tag, datum)
-                with self._summaries_lock:
-                    self._summaries[key] = cached
-                    while len(self._summaries) > _CACHED_SUMMARIES:
-                        self._summaries.popitem(last=False)
+                self._summaries.put(key, cached)
             entry["bytes"], entry["summary"], entry["error"] = cached
             return entry
         document = self._document(run, tag, datum, entry)
         if document is not None:
-            entry["summary"] = _headline(document, self.headline_fields)
+            entry["summary"] = _decoding.headline(document, self.headline_fields)
             if full:
                 entry["report"] = document
         return entry
@@ -457,10 +276,10 @@ class ReportPlugin(base_plugin.TBPlugin):
         """Decodes the report in `datum`, setting `entry`'s `bytes` (and
         `error`, returning `None`, when it cannot be read)."""
         try:
-            raw = _payload(datum)
+            raw = _decoding.payload(datum)
             entry["bytes"] = len(raw)
-            return _decode(raw, self.max_report_bytes, self.max_report_depth)
-        except _Unreadable as error:
+            return _decoding.decode(raw, self.max_report_bytes, self.max_report_depth)
+        except _decoding.Unreadable as error:
             entry["error"] = f"The report at step {datum.step} is unreadable. {error}"
         except Exception as error:
             _logger.warning(
@@ -473,12 +292,16 @@ class ReportPlugin(base_plugin.TBPlugin):
             entry["error"] = f"The report at step {datum.step} is unreadable: {error!r}"
         return None
 
-    def _summary(self, run: str, tag: str, datum: provider.TensorDatum) -> _Summary:
+    def _summary(
+        self, run: str, tag: str, datum: provider.TensorDatum
+    ) -> _listing.Summary:
         """`(bytes, summary, error)` of the report in `datum`, decoded whole."""
         entry: dict[str, Any] = {"bytes": None, "error": None}
         document = self._document(run, tag, datum, entry)
         summary = (
-            None if document is None else _headline(document, self.headline_fields)
+            None
+            if document is None
+            else _decoding.headline(document, self.headline_fields)
         )
         return entry["bytes"], summary, entry["error"]
 
@@ -504,15 +327,17 @@ class ReportPlugin(base_plugin.TBPlugin):
         try:
             metadata.parse_plugin_content(series.plugin_content)
             metadata.parse_plugin_content(headline_series.plugin_content)
-            size, fields, complete = _read_headline(datum)
+            size, fields, complete = _decoding.read_headline(datum)
         except ValueError:
             return None
         if not complete and not all(name in fields for name in self.headline_fields):
             return None
-        entry = _blank_entry(run, tag, [headline.step for headline in headlines])
+        entry = _listing.blank_entry(
+            run, tag, [headline.step for headline in headlines]
+        )
         entry.update(step=datum.step, wall_time=datum.wall_time, bytes=size)
         if size > self.max_report_bytes:
-            message = _too_large(size, self.max_report_bytes)
+            message = _decoding.too_large(size, self.max_report_bytes)
             entry["error"] = f"The report at step {datum.step} is unreadable. {message}"
         else:
             entry["summary"] = {
@@ -537,7 +362,7 @@ class ReportPlugin(base_plugin.TBPlugin):
             in JSON), `summary` (the report's `headline_fields`, or `None`)
             and `error` (a message, or `None`).
         """
-        listing, headlines = _split(self._listing(ctx, experiment_id))
+        listing, headlines = _listing.split(self._list_tensors(ctx, experiment_id))
         runs = sorted(listing)
         entries: dict[tuple[str, str], dict[str, Any]] = {}
         # First from the headlines: a few hundred bytes per report.
@@ -628,7 +453,7 @@ class ReportPlugin(base_plugin.TBPlugin):
                     f"Invalid value for argument `step`. Expected an integer. "
                     f"Received: step={step!r}"
                 ) from None
-        listing, _ = _split(self._listing(ctx, experiment_id))
+        listing, _ = _listing.split(self._list_tensors(ctx, experiment_id))
         if run not in listing:
             expected = _names(sorted(listing)) or "none: no run has such reports"
             raise _BadRequest(
@@ -705,20 +530,7 @@ class ReportPlugin(base_plugin.TBPlugin):
         Returns:
             An absolute path to an existing file, or `None`.
         """
-        parts = relative.split("/")
-        if any(
-            part in ("", ".", "..") or "\\" in part or "\x00" in part for part in parts
-        ):
-            return None
-        if len(parts) > 2 or (len(parts) == 2 and parts[0] != self.static_folder):
-            return None
-        root = os.path.realpath(STATIC_ROOT)
-        path = os.path.realpath(os.path.join(root, *parts))
-        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-            return None
-        if os.path.splitext(path)[1] not in _CONTENT_TYPES:
-            return None
-        return path
+        return _static.static_file(relative, self.static_folder)
 
     def _serve_file(self, request: wrappers.Request, relative: str) -> Any:
         path = self.static_path(relative)
@@ -726,8 +538,7 @@ class ReportPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, {"error": "Not found."}, _JSON, code=404)
         with open(path, "rb") as file:
             content = file.read()
-        content_type = _CONTENT_TYPES[os.path.splitext(path)[1]]
-        return http_util.Respond(request, content, content_type)
+        return http_util.Respond(request, content, _static.content_type(path))
 
     def _serve_index(self, request: wrappers.Request) -> Any:
         return self._serve_file(request, f"{self.static_folder}/index.js")

@@ -1,4 +1,4 @@
-"""Input-pipeline timing: epoch clocks, cache detection and the cache experiment.
+"""Input timing: epoch clocks, cache detection and the cache experiment.
 
 - `measure_pipeline(dataset, epochs=2)`: time a dataset alone, without a model.
 - `compare_cache(make_dataset, epochs=5, cache_to=None)`: the same pipeline
@@ -8,14 +8,12 @@
   `shuffle`?
 - `summarize(epochs, ...)` / `advise(...)`: the pure analysis behind
   `keras_bettermodels.callbacks.CacheTimingCallback`, returning a
-  `TimingReport`.
+  `TimingReport` (`report`: the report types, their dicts and text).
 
 Importing this package imports neither Keras nor TensorFlow.
 """
 
 from keras_bettermodels.timing.analysis import (
-    EpochTiming,
-    TimingReport,
     advise,
     compile_time,
     recompiled_epochs,
@@ -35,6 +33,7 @@ from keras_bettermodels.timing.pipeline import (
     file_cache_files,
     inspect_pipeline,
 )
+from keras_bettermodels.timing.report import EpochTiming, TimingReport
 
 __all__ = [
     "CacheComparison",

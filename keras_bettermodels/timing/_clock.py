@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from keras_bettermodels.timing.analysis import EpochTiming
+from keras_bettermodels.timing.report import EpochTiming
 
 __all__ = ["EpochClock"]
 

@@ -139,6 +139,62 @@ def test_the_tensorboard_hook_is_called_per_execution_with_these_arguments():
     assert "self._deepcopy_callbacks(" in source
 
 
+def test_is_worker_is_keras_tuners_own_test(tuner, monkeypatch):
+    assert kt.is_worker(tuner) is False
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    assert kt.is_worker(tuner) is True
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert kt.is_worker(tuner) is False
+
+
+def test_the_chief_loop_says_once_what_it_waits_for_and_stops_the_server(
+    tuner, monkeypatch
+):
+    class Server:
+        stopped_with = None
+
+        def stop(self, grace):
+            self.stopped_with = grace
+
+    class Servicer:
+        stop_triggered = True
+
+    server = Server()
+    monkeypatch.setattr(kt, "start_oracle_server", lambda oracle: (server, Servicer()))
+    monkeypatch.setattr(kt, "CHIEF_POLL_SECONDS", 0)
+    oracle = copy.copy(tuner.oracle)
+    trial = keras_tuner.engine.trial.Trial(None, "3")
+    oracle.ongoing_trials, oracle.tuner_ids = {"tuner1": trial}, {"tuner0", "tuner1"}
+    polls = iter([False, False, True])
+    monkeypatch.setattr(kt, "chief_may_exit", lambda oracle: next(polls))
+    said: list[str] = []
+    kt.serve_as_chief(oracle, said.append)
+    assert len(said) == 1
+    assert "trial 3 on worker 'tuner1'" in said[0]
+    assert "worker 'tuner0' to ask for its next trial" in said[0]
+    assert server.stopped_with == 1
+
+
+def test_the_log_dir_hook_hands_keras_tuners_hook_on(tmp_path, monkeypatch):
+    called = []
+    monkeypatch.setattr(
+        keras_tuner.Tuner,
+        kt.TENSORBOARD_DIR_HOOK,
+        lambda self, callbacks, trial, execution: called.append(execution),
+    )
+
+    class Hooked(kt.TrialLogDirHook, keras_tuner.RandomSearch):
+        def _trial_log_dirs(self, callbacks, trial, execution, keras_tuners):
+            called.append(("ours", callbacks, trial, execution))
+            keras_tuners()
+
+    tuner = Hooked(_build, objective="val_loss", max_trials=1, directory=str(tmp_path))
+    getattr(tuner, kt.TENSORBOARD_DIR_HOOK)(["cb"], "trial", 2)
+    assert called == [("ours", ["cb"], "trial", 2), 2]
+
+
 def test_effective_run_trial_skips_the_given_class():
     class Mixin:
         def run_trial(self):

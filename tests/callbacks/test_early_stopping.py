@@ -208,6 +208,12 @@ def test_values_keras_rejects_are_rejected_with_its_error_at_its_epoch(
     assert outcome == _play(theirs, values)
 
 
+def test_a_vector_keras_never_got_to_compare_is_kept_and_restored_like_keras():
+    values = [np.array([0.5, 0.25], "float32")]  # one epoch: nothing to compare
+    ours, theirs = _pair(restore_best_weights=True)
+    assert _play(ours, values) == _play(theirs, values)
+
+
 @pytest.mark.parametrize(
     ("monitor", "logs"),
     [("val_los", {"val_loss": 0.5}), ("val_custom", {"val_custom": 0.5})],

@@ -1,315 +1,91 @@
-"""PruneLowMagnitude: masks, zeros through Adam, the schedule, and serialization."""
+"""The deprecated module `keras_bettermodels.layers.prune_low_magnitude`.
+
+Its names still resolve for one release, with a warning; `.keras` files saved
+when the wrapper lived here (they record this module) load without one.
+"""
 
 from __future__ import annotations
+
+import json
+import warnings
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
-from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
-from keras_bettermodels.layers.prune_low_magnitude import (
-    PruneLowMagnitude,
-    magnitude_mask,
+from keras_bettermodels.layers import PruneLowMagnitude
+from keras_bettermodels.pruning import ConstantSparsity
+from tests.pruning._helpers import assert_moved, numpy
+
+OLD_MODULE = "keras_bettermodels.layers.prune_low_magnitude"
+EVERY_10 = ConstantSparsity(0.5, begin_step=0, frequency=10)
+
+
+@pytest.mark.parametrize(
+    ("name", "home"),
+    [
+        ("PruneLowMagnitude", "keras_bettermodels.layers"),
+        ("MISSING_CALLBACK", "keras_bettermodels.pruning.wrapper"),
+        ("PRUNABLE_WEIGHTS", "keras_bettermodels.pruning.prunable_layer"),
+        ("prunable_weight_name", "keras_bettermodels.pruning.prunable_layer"),
+        ("magnitude_mask", "keras_bettermodels.pruning"),
+        ("reattach_jax_state", "keras_bettermodels.pruning.recovery"),
+    ],
 )
-from keras_bettermodels.pruning.schedules import ConstantSparsity, PolynomialDecay
-from tests.pruning._helpers import AfterEachStep, compile_for_test, data, numpy
-
-EVERY_STEP = ConstantSparsity(0.5, begin_step=0, frequency=1)
-
-# (layer, input shape without the batch, integer inputs?)
-PRUNABLE = {
-    "Dense": (lambda: keras.layers.Dense(6), (5,), False),
-    "Conv1D": (lambda: keras.layers.Conv1D(4, 3), (8, 2), False),
-    "Conv2D": (lambda: keras.layers.Conv2D(4, 3), (6, 6, 2), False),
-    "Conv3D": (lambda: keras.layers.Conv3D(2, 2), (4, 4, 4, 1), False),
-    "DepthwiseConv2D": (lambda: keras.layers.DepthwiseConv2D(3), (6, 6, 3), False),
-    "Embedding": (lambda: keras.layers.Embedding(20, 4), (5,), True),
-}
+def test_each_old_name_still_resolves_with_a_deprecation_warning(name, home):
+    assert_moved(OLD_MODULE, name, home)
 
 
-def _inputs(shape, integer, n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    if integer:
-        return rng.integers(0, 20, size=(n, *shape)).astype("int32")
-    return rng.normal(size=(n, *shape)).astype("float32")
+def _as_saved_before(config: dict) -> dict:
+    """A layer config as earlier versions wrote it: the old module, fewer arguments."""
+    if config.get("registered_name") == "keras_bettermodels>PruneLowMagnitude":
+        config["module"] = OLD_MODULE
+        for key in ("block_size", "block_pooling_type", "sparsity_m_by_n"):
+            del config["config"][key]
+    for value in config.values():
+        if isinstance(value, dict):
+            _as_saved_before(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _as_saved_before(item)
+    return config
 
 
-def test_each_prunable_layer_gets_its_kernel_pruned_and_its_bias_kept():
-    # One model with a branch per layer type: one compiled training step.
-    inputs, outputs, wrappers = [], [], {}
-    for kind, (make, shape, integer) in PRUNABLE.items():
-        inp = keras.Input(shape, dtype="int32" if integer else "float32", name=kind)
-        wrappers[kind] = PruneLowMagnitude(make(), schedule=EVERY_STEP)
-        inputs.append(inp)
-        outputs.append(keras.layers.Flatten()(wrappers[kind](inp)))
-    output = keras.layers.Dense(1)(keras.layers.Concatenate()(outputs))
-    model = keras.Model(inputs, output)
-    model.compile(keras.optimizers.Adam(0.01), "mse")
-    x = {
-        kind: _inputs(shape, integer) for kind, (_, shape, integer) in PRUNABLE.items()
-    }
-    model.fit(
-        x, np.ones((16, 1)), batch_size=8, verbose=0, callbacks=[UpdatePruningMasks()]
-    )
+def test_a_keras_file_saved_before_the_move_loads_without_a_warning(tmp_path):
+    keras.utils.set_random_seed(0)
+    wrapper = PruneLowMagnitude(keras.layers.Dense(4), schedule=EVERY_10)
+    model = keras.Sequential([keras.Input((3,)), wrapper])
+    wrapper.pruning_mask.assign(np.array([[1, 0, 1, 0]] * 3, "float32"))
+    new, old = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new)
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                data = json.dumps(_as_saved_before(json.loads(data))).encode()
+            target.writestr(item, data)
+    assert OLD_MODULE.encode() in zipfile.ZipFile(old).read("config.json")
 
-    for kind, wrapper in wrappers.items():
-        mask = numpy(wrapper.pruning_mask)
-        weight = numpy(wrapper.pruned_weight)
-        assert wrapper.weight_name == (
-            "embeddings" if kind == "Embedding" else "kernel"
-        )
-        assert any(v is wrapper.pruning_mask for v in wrapper.non_trainable_weights)
-        assert not any(v is wrapper.pruning_mask for v in model.trainable_weights)
-        assert mask.shape == weight.shape, kind
-        assert abs(np.mean(mask == 0) - 0.5) <= 1 / mask.size, kind
-        assert np.all(weight[mask == 0] == 0), kind
-        assert np.all(weight[mask == 1] != 0), kind
-        if getattr(wrapper.layer, "bias", None) is not None:
-            bias = numpy(wrapper.layer.bias)
-            assert np.all(bias != 0), kind  # trained away from zero, not pruned
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=r"`keras_bettermodels\.")
+        restored = keras.saving.load_model(old)
+    loaded = restored.layers[0]
+    assert type(loaded) is PruneLowMagnitude
+    assert loaded.schedule == EVERY_10 and loaded.sparsity_m_by_n is None
+    assert np.array_equal(numpy(loaded.pruning_mask), numpy(wrapper.pruning_mask))
+    x = np.ones((2, 3), "float32")
+    assert np.allclose(numpy(restored(x)), numpy(model(x)))
 
 
-def test_pruned_weights_stay_exactly_zero_after_every_adam_step():
-    """Adam keeps moving weights whose gradient became zero: its momentum does.
-
-    Pruning starts at step 4, after Adam has built momentum for every weight;
-    the optimizer's first moment stays non-zero at pruned positions, yet the
-    stored kernel must be exactly zero there after each step.
-    """
-    keras.utils.set_random_seed(1)
-    x, y = data(96)
-    schedule = PolynomialDecay(0.3, 0.7, begin_step=4, end_step=8, frequency=2)
-    wrapper = PruneLowMagnitude(
-        keras.layers.Dense(16, activation="relu"), schedule=schedule
-    )
-    model = compile_for_test(
-        keras.Sequential([keras.Input((8,)), wrapper, keras.layers.Dense(3)]), 0.05
-    )
-
-    def probe(model):
-        kernel = numpy(wrapper.pruned_weight)
-        pruned = numpy(wrapper.pruning_mask) == 0
-        momentum = next(
-            numpy(v)
-            for v in model.optimizer.variables
-            if v.shape == kernel.shape and "momentum" in v.path
-        )
-        return (
-            int(pruned.sum()),
-            float(np.abs(kernel[pruned]).max()) if pruned.any() else 0.0,
-            float(np.abs(momentum[pruned]).max()) if pruned.any() else 0.0,
-        )
-
-    recorder = AfterEachStep(probe)
-    model.fit(
-        x,
-        y,
-        batch_size=8,
-        epochs=1,
-        shuffle=False,
-        verbose=0,
-        callbacks=[UpdatePruningMasks(), recorder],
-    )
-
-    counts, kernel_max, momentum_max = zip(*recorder.records, strict=True)
-    assert counts[:4] == (0, 0, 0, 0)
-    assert counts[4] > 0 and counts[-1] > counts[4]
-    assert max(kernel_max) == 0.0
-    assert all(m > 0 for m in momentum_max[4:])  # Adam would have moved them
-
-
-def test_masks_follow_the_schedule_and_reach_the_target_at_end_step():
-    keras.utils.set_random_seed(2)
-    x, y = data(8 * 15)
-    schedule = PolynomialDecay(
-        0.0, 0.8, begin_step=2, end_step=10, frequency=2, power=1
-    )
-    wrapper = PruneLowMagnitude(keras.layers.Dense(32), schedule=schedule)
-    model = compile_for_test(
-        keras.Sequential([keras.Input((8,)), wrapper, keras.layers.Dense(3)])
-    )
-    recorder = AfterEachStep(lambda m: float(np.mean(numpy(wrapper.pruning_mask) == 0)))
-    model.fit(
-        x,
-        y,
-        batch_size=8,
-        epochs=1,
-        shuffle=False,
-        verbose=0,
-        callbacks=[UpdatePruningMasks(), recorder],
-    )
-
-    granularity = 1 / (8 * 32)
-    expected, current = [], 0.0
-    for step in range(15):
-        if schedule.prunes_at(step):
-            current = schedule.sparsity_at(step)
-        expected.append(current)
-    assert np.allclose(recorder.records, expected, atol=granularity)
-    assert recorder.records[10] == pytest.approx(0.8, abs=granularity)
-    assert recorder.records[9] < 0.8 - granularity  # not before end_step
-    assert int(numpy(wrapper.pruning_step)) == 15
-
-
-def test_inference_uses_the_masked_kernel():
-    layer = keras.layers.Dense(4, use_bias=False)
-    wrapper = PruneLowMagnitude(layer, schedule=EVERY_STEP)
-    x = _inputs((6,), False, n=3)
-    wrapper(x)
-    mask = (np.arange(24).reshape(6, 4) % 3 != 0).astype("float32")
-    wrapper.pruning_mask.assign(mask)
-    kernel = numpy(layer.kernel)
-    assert np.allclose(numpy(wrapper(x)), x @ (kernel * mask), atol=1e-6)
-    assert np.allclose(numpy(layer.kernel), kernel)  # the call stores nothing
-
-
-def test_magnitude_mask_keeps_the_largest_magnitudes():
-    weights = keras.ops.convert_to_tensor(
-        np.array([[0.1, -5.0, 0.3], [-0.2, 4.0, 0.05]], "float32")
-    )
-    mask = numpy(magnitude_mask(weights, 0.5))
-    assert mask.tolist() == [[0, 1, 1], [0, 1, 0]]
-    assert numpy(magnitude_mask(weights, 0.0)).min() == 1  # nothing pruned
-    assert numpy(magnitude_mask(weights, 0.99)).sum() == 1  # at least one kept
-
-
-def test_activity_regularization_of_the_wrapped_layer_still_counts():
-    x = _inputs((5,), False)
-    dense = keras.layers.Dense(3, activity_regularizer="l2")
-    wrapper = PruneLowMagnitude(dense, schedule=EVERY_STEP)
-    model = keras.Sequential([keras.Input((5,)), wrapper])
-    plain = keras.Sequential(
-        [keras.Input((5,)), keras.layers.Dense(3, activity_regularizer="l2")]
-    )
-    plain.set_weights(dense.get_weights())
-    model(x)
-    plain(x)
-    assert len(model.losses) == len(plain.losses) == 1
-    assert float(numpy(model.losses[0])) == pytest.approx(
-        float(numpy(plain.losses[0])), rel=1e-5
-    )
-
-
-def test_embedding_keeps_its_padding_mask():
-    wrapper = PruneLowMagnitude(
-        keras.layers.Embedding(10, 2, mask_zero=True), schedule=EVERY_STEP
-    )
-    tokens = np.array([[1, 2, 0, 0]], "int32")
-    wrapper(tokens)
-    assert numpy(wrapper.compute_mask(tokens)).tolist() == [[True, True, False, False]]
-
-
-def test_an_existing_kernel_constraint_still_applies():
-    keras.utils.set_random_seed(3)
-    x, y = data()
-    dense = keras.layers.Dense(16, kernel_constraint=keras.constraints.NonNeg())
-    wrapper = PruneLowMagnitude(dense, schedule=EVERY_STEP)
-    model = compile_for_test(
-        keras.Sequential([keras.Input((8,)), wrapper, keras.layers.Dense(3)])
-    )
-    model.fit(x, y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks()])
-    kernel, mask = numpy(dense.kernel), numpy(wrapper.pruning_mask)
-    assert kernel.min() >= 0
-    assert np.all(kernel[mask == 0] == 0)
-    assert dense.get_config()["kernel_constraint"]["class_name"] == "NonNeg"
-
-
-def test_mixed_precision_training_prunes_the_float32_kernel():
-    keras.utils.set_random_seed(6)
-    x, y = data()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
-        wrapper = PruneLowMagnitude(keras.layers.Dense(16), schedule=EVERY_STEP)
-        model = compile_for_test(
-            keras.Sequential(
-                [keras.Input((8,)), wrapper, keras.layers.Dense(3, dtype="float32")]
-            )
-        )
-        model.fit(x, y, batch_size=16, verbose=0, callbacks=[UpdatePruningMasks()])
-    finally:
-        keras.config.set_dtype_policy(previous)
-    assert wrapper.dtype_policy.name == "mixed_float16"
-    kernel, mask = numpy(wrapper.pruned_weight), numpy(wrapper.pruning_mask)
-    assert kernel.dtype == mask.dtype == np.float32
-    assert np.mean(mask == 0) == pytest.approx(0.5, abs=1 / mask.size)
-    assert np.all(kernel[mask == 0] == 0)
-
-
-def test_config_round_trip_keeps_the_layer_and_the_schedule():
-    schedule = PolynomialDecay(0.1, 0.9, begin_step=0, end_step=100, frequency=10)
-    wrapper = PruneLowMagnitude(keras.layers.Dense(3, name="d"), schedule=schedule)
-    config = wrapper.get_config()
-    restored = PruneLowMagnitude.from_config(config)
-    assert restored.schedule == schedule
-    assert restored.name == "prune_low_magnitude_d"
-    assert restored.layer.get_config() == wrapper.layer.get_config()
-
-
-def test_save_mid_training_then_load_and_continue_like_uninterrupted(tmp_path):
-    x, y = data(64)
-    schedule = PolynomialDecay(0.0, 0.75, begin_step=0, end_step=12, frequency=3)
-
-    def build():
-        keras.utils.set_random_seed(4)
-        model = keras.Sequential(
-            [
-                keras.Input((8,)),
-                PruneLowMagnitude(
-                    keras.layers.Dense(16, activation="relu"), schedule=schedule
-                ),
-                PruneLowMagnitude(keras.layers.Dense(3), schedule=schedule),
-            ]
-        )
-        return compile_for_test(model)
-
-    def fit(model, epochs):
-        model.fit(
-            x,
-            y,
-            batch_size=16,
-            epochs=epochs,
-            shuffle=False,
-            verbose=0,
-            callbacks=[UpdatePruningMasks()],
-        )
-
-    straight = build()
-    fit(straight, 4)
-
-    interrupted = build()
-    fit(interrupted, 2)
-    path = tmp_path / "pruning.keras"
-    interrupted.save(path)
-    loaded = keras.saving.load_model(path)
-    for before, after in zip(interrupted.weights, loaded.weights, strict=True):
-        assert np.array_equal(numpy(before), numpy(after)), before.path
-    assert int(numpy(loaded.layers[0].pruning_step)) == 8
-    fit(loaded, 2)
-
-    assert int(numpy(loaded.layers[0].pruning_step)) == 16
-    for a, b in zip(straight.get_weights(), loaded.get_weights(), strict=True):
-        assert np.allclose(a, b, atol=1e-5)
-    mask = numpy(loaded.layers[0].pruning_mask)
-    assert np.mean(mask == 0) == pytest.approx(0.75, abs=1 / mask.size)
-
-
-def test_bad_layers_and_schedules_are_refused():
-    with pytest.raises(
-        ValueError,
-        match=r"Invalid value for argument `layer`.*"
-        r"A Dropout layer cannot be pruned",
-    ):
-        PruneLowMagnitude(keras.layers.Dropout(0.5), schedule=EVERY_STEP)
-    with pytest.raises(TypeError, match=r"Invalid type for argument `layer`"):
-        PruneLowMagnitude("dense", schedule=EVERY_STEP)
-    with pytest.raises(TypeError, match=r"Invalid type for argument `schedule`"):
-        PruneLowMagnitude(keras.layers.Dense(2), schedule=0.5)
-    wrapper = PruneLowMagnitude(keras.layers.Dense(2), schedule=EVERY_STEP)
-    with pytest.raises(ValueError, match="already wrapped"):
-        PruneLowMagnitude(wrapper, schedule=EVERY_STEP)
-    lora = keras.layers.Dense(4)
-    lora.build((None, 3))
-    lora.enable_lora(2)
-    with pytest.raises(ValueError, match="not quantized, no LoRA"):
-        PruneLowMagnitude(lora, schedule=EVERY_STEP).build((None, 3))
+def test_a_config_saved_before_the_move_still_loads():
+    layer = PruneLowMagnitude(keras.layers.Dense(4), schedule=EVERY_10)
+    config = _as_saved_before(keras.saving.serialize_keras_object(layer))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=r"`keras_bettermodels\.")
+        restored = keras.saving.deserialize_keras_object(config)
+    assert isinstance(restored, PruneLowMagnitude)
+    assert restored.schedule == EVERY_10
+    assert restored.sparsity_m_by_n is None
+    assert restored.block_pooling_type == "AVG"

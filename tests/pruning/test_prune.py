@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
-from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
+from keras_bettermodels.callbacks import UpdatePruningMasks
 from keras_bettermodels.pruning.prune import prune_low_magnitude, strip_pruning
 from keras_bettermodels.pruning.schedules import ConstantSparsity, PolynomialDecay
+from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 from tests.pruning._helpers import compile_for_test, data, mlp, numpy
 
 SCHEDULE = ConstantSparsity(0.8, begin_step=0, frequency=4)

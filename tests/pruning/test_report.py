@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bettermodels.layers.prune_low_magnitude import PruneLowMagnitude
 from keras_bettermodels.pruning.prune import strip_pruning
 from keras_bettermodels.pruning.report import (
     LayerSparsity,
@@ -14,6 +13,7 @@ from keras_bettermodels.pruning.report import (
     sparsity_report,
 )
 from keras_bettermodels.pruning.schedules import PolynomialDecay
+from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
 SCHEDULE = PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100, frequency=10)
 

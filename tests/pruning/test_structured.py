@@ -1,4 +1,7 @@
-"""Block and M-by-N (2:4) sparsity, tfmot's names, and old `.keras` files."""
+"""Block and M-by-N (2:4) sparsity end to end: arguments, training, saving, export.
+
+The masks themselves are tested in `test_masks.py`.
+"""
 
 from __future__ import annotations
 
@@ -6,87 +9,17 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bettermodels.callbacks.pruning import UpdatePruningMasks
+from keras_bettermodels.callbacks import UpdatePruningMasks
 from keras_bettermodels.pruning import (
     ConstantSparsity,
     PruneLowMagnitude,
-    block_mask,
-    m_by_n_mask,
     prune_low_magnitude,
     sparsity_report,
     strip_pruning,
 )
-from keras_bettermodels.pruning.masks import m_by_n_violations
-from tests.pruning._helpers import compile_for_test, data, numpy
+from tests.pruning._helpers import compile_for_test, data, nonzeros_per_group, numpy
 
 EVERY_10 = ConstantSparsity(0.5, begin_step=0, frequency=10)
-
-
-def _groups(weight: np.ndarray, n: int = 4) -> np.ndarray:
-    """Non-zeros per group of `n` consecutive weights along the input axis (-2)."""
-    return np.count_nonzero(np.moveaxis(weight, -2, -1).reshape(-1, n), axis=-1)
-
-
-def test_m_by_n_mask_keeps_the_m_largest_of_every_n_along_the_input_axis():
-    rng = np.random.default_rng(0)
-    weights = rng.normal(size=(8, 3)).astype("float32")
-    mask = numpy(m_by_n_mask(keras.ops.convert_to_tensor(weights), 2, 4))
-    assert mask.shape == weights.shape
-    for column in range(3):
-        for start in (0, 4):
-            group = np.abs(weights[start : start + 4, column])
-            kept = set(np.flatnonzero(mask[start : start + 4, column]))
-            assert kept == set(np.argsort(group)[-2:])
-    conv = rng.normal(size=(3, 3, 8, 2)).astype("float32")
-    conv_mask = numpy(m_by_n_mask(keras.ops.convert_to_tensor(conv), 2, 4))
-    assert (_groups(conv_mask) == 2).all()
-
-
-def test_m_by_n_violations_counts_groups_with_too_many_non_zeros():
-    weights = np.ones((8, 2), "float32")
-    assert m_by_n_violations(weights, 2, 4) == 4
-    weights[[0, 1, 4, 5], :] = 0
-    assert m_by_n_violations(weights, 2, 4) == 0
-    weights[0, 1] = 3.0
-    assert m_by_n_violations(weights, 2, 4) == 1
-
-
-def test_block_mask_prunes_whole_blocks_by_their_mean_magnitude():
-    weights = np.array(
-        [[9, 9, 1, 1, 5], [9, 9, 1, 1, 5], [2, 2, 8, 8, 0], [2, 2, 8, 8, 0]],
-        "float32",
-    )
-    mask = numpy(block_mask(keras.ops.convert_to_tensor(weights), 0.5, (2, 2)))
-    # Six blocks (the last column padded): the three of largest mean are kept.
-    expected = np.array(
-        [[1, 1, 0, 0, 1], [1, 1, 0, 0, 1], [0, 0, 1, 1, 0], [0, 0, 1, 1, 0]],
-        "float32",
-    )
-    np.testing.assert_array_equal(mask, expected)
-
-
-def test_block_pooling_max_scores_a_block_by_its_largest_weight():
-    weights = np.array([[9, 0, 4, 4], [0, 0, 4, 4]], "float32")
-    tensor = keras.ops.convert_to_tensor(weights)
-    # By mean, the 4s beat the lone 9 (2.25); by maximum, the 9 wins.
-    average = numpy(block_mask(tensor, 0.5, (2, 2)))
-    largest = numpy(block_mask(tensor, 0.5, (2, 2), pooling="MAX"))
-    np.testing.assert_array_equal(average, [[0, 0, 1, 1], [0, 0, 1, 1]])
-    np.testing.assert_array_equal(largest, [[1, 1, 0, 0], [1, 1, 0, 0]])
-    wrapper = PruneLowMagnitude(
-        keras.layers.Dense(4), EVERY_10, (2, 2), block_pooling_type="MAX"
-    )
-    restored = PruneLowMagnitude.from_config(wrapper.get_config())
-    assert restored.block_pooling_type == "MAX"
-    with pytest.raises(ValueError, match=r"`block_pooling_type`\. Expected \"AVG\""):
-        PruneLowMagnitude(keras.layers.Dense(4), block_pooling_type="avg")
-
-
-def test_edge_blocks_are_scored_by_the_weights_they_have():
-    # Blocks of 1x4 over 5 columns: the last block holds one weight, a 3.
-    weights = np.array([[1, 1, 1, 1, 3]], "float32")
-    mask = numpy(block_mask(keras.ops.convert_to_tensor(weights), 0.5, (1, 4)))
-    np.testing.assert_array_equal(mask, [[0, 0, 0, 0, 1]])
 
 
 def _mlp(features: int = 8) -> keras.Model:
@@ -97,6 +30,16 @@ def _mlp(features: int = 8) -> keras.Model:
             keras.layers.Dense(3, name="head"),
         ]
     )
+
+
+def test_block_pooling_type_survives_the_config_and_is_checked():
+    wrapper = PruneLowMagnitude(
+        keras.layers.Dense(4), EVERY_10, (2, 2), block_pooling_type="MAX"
+    )
+    restored = PruneLowMagnitude.from_config(wrapper.get_config())
+    assert restored.block_pooling_type == "MAX"
+    with pytest.raises(ValueError, match=r"`block_pooling_type`\. Expected \"AVG\""):
+        PruneLowMagnitude(keras.layers.Dense(4), block_pooling_type="avg")
 
 
 def test_pruning_schedule_is_tfmot_s_name_for_schedule():
@@ -231,21 +174,6 @@ def test_structure_survives_config_and_keras_save_load(tmp_path):
     assert PruneLowMagnitude.from_config(blocked.get_config()).block_size == (2, 2)
 
 
-def test_a_config_saved_before_the_move_still_loads():
-    """`.keras` files name the wrapper's old module and lack the new arguments."""
-    layer = PruneLowMagnitude(keras.layers.Dense(4), schedule=EVERY_10)
-    config = keras.saving.serialize_keras_object(layer)
-    assert config["registered_name"] == "keras_bettermodels>PruneLowMagnitude"
-    config["module"] = "keras_bettermodels.layers.prune_low_magnitude"
-    for key in ("block_size", "block_pooling_type", "sparsity_m_by_n"):
-        del config["config"][key]
-    restored = keras.saving.deserialize_keras_object(config)
-    assert isinstance(restored, PruneLowMagnitude)
-    assert restored.schedule == EVERY_10
-    assert restored.sparsity_m_by_n is None
-    assert restored.block_pooling_type == "AVG"
-
-
 def _digits():
     from sklearn.datasets import load_digits
 
@@ -295,11 +223,11 @@ def test_two_of_four_on_digits_keeps_the_pattern_and_the_accuracy_of_50_percent(
             assert entry.m_by_n == (2, 4) and entry.follows_m_by_n, entry
             assert entry.mask_sparsity == 0.5
         for wrapper in pruned.layers:
-            assert (_groups(numpy(wrapper.pruned_weight)) <= 2).all()
-            assert (_groups(numpy(wrapper.pruning_mask)) == 2).all()
+            assert (nonzeros_per_group(numpy(wrapper.pruned_weight)) <= 2).all()
+            assert (nonzeros_per_group(numpy(wrapper.pruning_mask)) == 2).all()
         stripped = strip_pruning(pruned)
         for layer in stripped.layers:
-            assert (_groups(numpy(layer.kernel)) <= 2).all()
+            assert (nonzeros_per_group(numpy(layer.kernel)) <= 2).all()
         stripped_report = sparsity_report(stripped, m_by_n=(2, 4))
         assert all(entry.follows_m_by_n for entry in stripped_report.layers)
         assert "2:4 ok" in str(stripped_report)

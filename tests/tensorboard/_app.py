@@ -9,6 +9,7 @@ through the same routing, experiment-id and error handling as in a browser.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any
 
@@ -50,3 +51,9 @@ def serve(log_dir: str | os.PathLike[str], plugin_class: type) -> Served:
     plugin = plugin_class(context)
     app = application.TensorBoardWSGI([plugin], data_provider=provider)
     return Served(plugin, werkzeug_test.Client(app), provider)
+
+
+def json_of(response: werkzeug_test.TestResponse) -> Any:
+    """The JSON body of a response that must be JSON."""
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.get_data(as_text=True))

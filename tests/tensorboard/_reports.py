@@ -2,7 +2,7 @@
 
 `gradient_check_report` follows `GradientCheckReport.to_dict()`
 (keras_bettermodels/gradient_check/report.py) and `timing_report`
-`TimingReport.to_dict()` (keras_bettermodels/timing/analysis.py); tests that
+`TimingReport.to_dict()` (keras_bettermodels/timing/report.py); tests that
 need the producers' own output build it with them.
 """
 
@@ -157,3 +157,28 @@ def write_timing(
         plugin_name=metadata.INPUT_TIMING_PLUGIN,
         **kwargs,
     )
+
+
+GOOD_ERRORS = {"dense/kernel": 3e-9, "dense/bias": 2e-9}
+BUGGY_ERRORS = {"dense/kernel": 4e-9, "wrong_tanh/kernel": 0.02}
+
+
+def write_gradient_check_logs(root: str | os.PathLike[str]) -> dict[int, Any]:
+    """Three runs under `root`: `mlp` checked at steps 0, 5 and 10 (a kink at 5),
+    `buggy` once, and `scalars_only` with no report; returns `mlp`'s reports."""
+    root = os.fspath(root)
+    reports = {
+        0: gradient_check_report(GOOD_ERRORS),
+        5: gradient_check_report(
+            {**GOOD_ERRORS, "dense/kernel": 2e-6}, kinks=("dense/kernel",)
+        ),
+        10: gradient_check_report({**GOOD_ERRORS, "dense/bias": 5e-8}),
+    }
+    for step, report in reports.items():
+        write_gradient_check(os.path.join(root, "mlp"), step, report)
+    write_gradient_check(
+        os.path.join(root, "buggy"), 0, gradient_check_report(BUGGY_ERRORS)
+    )
+    summary.write_scalars(os.path.join(root, "scalars_only"), 0, {"loss": 1.0})
+    summary.close_all()
+    return reports

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_bettermodels.tensorboard import _plugin_base
+from keras_bettermodels.tensorboard import _static
 
 pytestmark = [
     pytest.mark.backend_independent,
@@ -54,7 +54,7 @@ console.log(JSON.stringify({
 @pytest.fixture(scope="module")
 def helpers(tmp_path_factory) -> dict:
     served = tmp_path_factory.mktemp("input_timing")
-    static = Path(_plugin_base.STATIC_ROOT)
+    static = Path(_static.STATIC_ROOT)
     shutil.copy(static / "input_timing" / "index.js", served / "index.js")
     (served / "static").mkdir()
     shutil.copy(static / "common.js", served / "static" / "common.js")

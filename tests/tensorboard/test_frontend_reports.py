@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_bettermodels.tensorboard import _plugin_base
+from keras_bettermodels.tensorboard import _static
 
 pytestmark = pytest.mark.backend_independent
 
@@ -48,7 +48,7 @@ console.log(JSON.stringify({ entries, requested }));
 
 @pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 def test_with_reports_fetches_each_listed_report_and_keeps_errors(tmp_path):
-    module = Path(_plugin_base.STATIC_ROOT, "common.js").as_uri()
+    module = Path(_static.STATIC_ROOT, "common.js").as_uri()
     harness = tmp_path / "harness.mjs"
     harness.write_text(HARNESS % {"module": json.dumps(module)})
     result = subprocess.run(

@@ -1,8 +1,7 @@
-"""The pure timing analysis: compile time, steady epoch, speedup, advice, report."""
+"""Input timing's pure analysis: compile time, steady epoch, speedup, advice."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -10,8 +9,6 @@ import pytest
 from keras_bettermodels.timing import analysis
 from keras_bettermodels.timing.analysis import (
     DROP_THRESHOLD,
-    EpochTiming,
-    TimingReport,
     advise,
     compile_time,
     recompiled_epochs,
@@ -19,52 +16,11 @@ from keras_bettermodels.timing.analysis import (
     steady_epoch_time,
     summarize,
 )
-from keras_bettermodels.timing.pipeline import PipelineInfo
+from keras_bettermodels.timing.report import EpochTiming, TimingReport
 from tests._imports import heavy_modules_after
+from tests.timing._scripted import CACHED, pipeline_info, scripted_epochs
 
 pytestmark = pytest.mark.backend_independent
-
-
-def _pipeline(**changes) -> PipelineInfo:
-    fields = {
-        "transformations": ("tensor_slices", "map", "batch", "prefetch"),
-        "cached": False,
-        "cache": None,
-        "cache_path": None,
-        "prefetched": True,
-        "maps": 1,
-        "maps_before_cache": 0,
-        "maps_after_cache": 0,
-        "python_maps": 0,
-        "python_map_after_cache": False,
-        "shuffle_before_cache": False,
-        "shuffle_after_cache": False,
-        "take_after_cache": False,
-        "repeat_before_cache": False,
-        "batch_size": 32,
-        "cardinality": 10,
-        "infinite": False,
-    }
-    fields.update(changes)
-    return PipelineInfo(**fields)
-
-
-CACHED = {
-    "transformations": ("tensor_slices", "map", "cache", "batch", "prefetch"),
-    "cached": True,
-    "cache": "memory",
-    "maps_before_cache": 1,
-}
-
-
-def _epochs(times, first_steps, steps=10, samples=None, last_steps=None):
-    last_steps = last_steps or [0.0] * len(times)
-    return [
-        EpochTiming(index, t, 0.0, steps, 0.001, f, samples, last)
-        for index, (t, f, last) in enumerate(
-            zip(times, first_steps, last_steps, strict=True)
-        )
-    ]
 
 
 class TestFigures:
@@ -99,7 +55,9 @@ class TestFigures:
         # Every epoch reads the same slow input; the first also traces for 30 s.
         times = [30.0 + 4.0, 4.0, 4.1, 3.9]
         first_steps = [30.0 + 0.4, 0.4, 0.41, 0.39]
-        report = summarize(_epochs(times, first_steps), pipeline=_pipeline())
+        report = summarize(
+            scripted_epochs(times, first_steps), pipeline=pipeline_info()
+        )
         assert report.compile_time == pytest.approx(30.0)
         assert report.speedup == pytest.approx(1.0)
         assert report.cached is False
@@ -107,72 +65,71 @@ class TestFigures:
     def test_a_cached_pipeline_reports_the_caches_gain_not_tracing(self):
         times = [5.0 + 4.0, 0.4, 0.41, 0.39]
         first_steps = [5.0 + 0.4, 0.04, 0.04, 0.04]
-        report = summarize(_epochs(times, first_steps), pipeline=_pipeline(**CACHED))
+        report = summarize(
+            scripted_epochs(times, first_steps), pipeline=pipeline_info(**CACHED)
+        )
         assert report.speedup == pytest.approx((9.0 - 5.36) / 0.4)
         assert report.cached is True and report.cache == "memory"
 
     def test_rates_follow_the_steady_epoch_and_the_batch_size(self):
-        report = summarize(_epochs([3.0, 0.5, 0.5], [1.0, 0.1, 0.1]), batch_size=32)
+        report = summarize(
+            scripted_epochs([3.0, 0.5, 0.5], [1.0, 0.1, 0.1]), batch_size=32
+        )
         assert report.steps_per_second == pytest.approx(20.0)
         assert report.samples_per_second == pytest.approx(640.0)
-        no_batch = summarize(_epochs([3.0, 0.5, 0.5], [1.0, 0.1, 0.1]))
+        no_batch = summarize(scripted_epochs([3.0, 0.5, 0.5], [1.0, 0.1, 0.1]))
         assert no_batch.samples_per_second is None
         assert no_batch.steps_per_second == pytest.approx(20.0)
-
-    def test_epoch_rates(self):
-        epoch = EpochTiming(0, 2.0, 0.5, 10, 0.0, 0.1, 320)
-        assert epoch.steps_per_second == 5.0
-        assert epoch.samples_per_second == 160.0
-        assert EpochTiming(0, 2.0, 0.5, 10, 0.0, 0.1).samples_per_second is None
-        assert EpochTiming(0, 0.0, 0.5, 10, 0.0, 0.0).steps_per_second is None
 
 
 class TestAdvice:
     def test_uncached_and_flat_names_cache_after_the_map(self):
-        (line,) = advise(pipeline=_pipeline(), speedup=1.02, epochs=4)
+        (line,) = advise(pipeline=pipeline_info(), speedup=1.02, epochs=4)
         assert line == (
             "epoch time does not drop after the first epoch and the pipeline is "
             "not cached: add `.cache()` after the expensive `map`"
         )
 
     def test_uncached_without_a_map_names_the_reading_steps(self):
-        (line,) = advise(pipeline=_pipeline(maps=0), speedup=1.0, epochs=4)
+        (line,) = advise(pipeline=pipeline_info(maps=0), speedup=1.0, epochs=4)
         assert "add `.cache()` after the steps that read and decode" in line
 
     def test_uncached_but_faster_later_says_nothing_about_caching(self):
-        assert advise(pipeline=_pipeline(), speedup=3.0, epochs=4) == ()
+        assert advise(pipeline=pipeline_info(), speedup=3.0, epochs=4) == ()
 
     def test_a_working_cache_is_confirmed(self):
-        (line,) = advise(pipeline=_pipeline(**CACHED), speedup=9.0, epochs=4)
+        (line,) = advise(pipeline=pipeline_info(**CACHED), speedup=9.0, epochs=4)
         assert line.startswith("the cache works")
 
     def test_cache_before_an_expensive_map(self):
-        info = _pipeline(**{**CACHED, "maps_before_cache": 0, "maps_after_cache": 1})
+        info = pipeline_info(
+            **{**CACHED, "maps_before_cache": 0, "maps_after_cache": 1}
+        )
         advice = advise(pipeline=info, speedup=1.05, epochs=4)
         assert advice[0].startswith("the cache sits before an expensive `map`")
         assert len(advice) == 1
 
     def test_a_python_map_after_the_cache_is_named_even_when_epochs_drop(self):
-        info = _pipeline(
+        info = pipeline_info(
             **{**CACHED, "maps_after_cache": 1, "python_map_after_cache": True}
         )
         advice = advise(pipeline=info, speedup=2.0, epochs=4)
         assert any("sits before an expensive `map`" in line for line in advice)
 
     def test_a_cheap_map_after_a_working_cache_is_fine(self):
-        info = _pipeline(**{**CACHED, "maps_after_cache": 1})
+        info = pipeline_info(**{**CACHED, "maps_after_cache": 1})
         (line,) = advise(pipeline=info, speedup=8.0, epochs=4)
         assert line.startswith("the cache works")
 
     def test_reused_file_cache(self):
-        info = _pipeline(**{**CACHED, "cache": "file", "cache_path": "/data/c"})
+        info = pipeline_info(**{**CACHED, "cache": "file", "cache_path": "/data/c"})
         (line,) = advise(pipeline=info, speedup=1.0, epochs=4, cache_reused=True)
         assert line.startswith("a file cache from an earlier run was reused")
         assert "/data/c" in line
 
     def test_partly_filled_cache(self):
         advice = advise(
-            pipeline=_pipeline(**CACHED),
+            pipeline=pipeline_info(**CACHED),
             speedup=1.0,
             epochs=2,
             cache_partial=True,
@@ -184,27 +141,27 @@ class TestAdvice:
         assert len(advice) == 1
 
     def test_take_after_cache_is_a_partly_filled_cache(self):
-        info = _pipeline(**{**CACHED, "take_after_cache": True})
+        info = pipeline_info(**{**CACHED, "take_after_cache": True})
         (line,) = advise(pipeline=info, speedup=1.0, epochs=3, cache_partial=True)
         assert "only partly filled and will be discarded" in line
         assert "`.take(k)` before `.cache()`" in line
 
     def test_endless_repeat_before_cache(self):
-        info = _pipeline(**{**CACHED, "repeat_before_cache": True})
+        info = pipeline_info(**{**CACHED, "repeat_before_cache": True})
         (line,) = advise(pipeline=info, speedup=1.0, epochs=3)
         assert "endless `repeat()`" in line
 
     def test_shuffle_before_cache(self):
-        info = _pipeline(**{**CACHED, "shuffle_before_cache": True})
+        info = pipeline_info(**{**CACHED, "shuffle_before_cache": True})
         advice = advise(pipeline=info, speedup=9.0, epochs=3)
         assert any("`shuffle` runs before `cache`" in line for line in advice)
 
     def test_cached_but_flat_without_a_reason(self):
-        (line,) = advise(pipeline=_pipeline(**CACHED), speedup=1.0, epochs=3)
+        (line,) = advise(pipeline=pipeline_info(**CACHED), speedup=1.0, epochs=3)
         assert line.startswith("the pipeline is cached but epoch time does not drop")
 
     def test_not_prefetched(self):
-        advice = advise(pipeline=_pipeline(prefetched=False), speedup=3.0, epochs=3)
+        advice = advise(pipeline=pipeline_info(prefetched=False), speedup=3.0, epochs=3)
         assert advice == (
             "the pipeline does not end with `prefetch`: add "
             "`.prefetch(tf.data.AUTOTUNE)` last, so that input overlaps training",
@@ -218,102 +175,9 @@ class TestAdvice:
         assert advise(pipeline=None, speedup=1.0, epochs=4) == ()
 
     def test_the_threshold_separates_flat_from_dropping(self):
-        flat = advise(pipeline=_pipeline(), speedup=DROP_THRESHOLD - 0.01, epochs=3)
-        drops = advise(pipeline=_pipeline(), speedup=DROP_THRESHOLD, epochs=3)
+        flat = advise(pipeline=pipeline_info(), speedup=DROP_THRESHOLD - 0.01, epochs=3)
+        drops = advise(pipeline=pipeline_info(), speedup=DROP_THRESHOLD, epochs=3)
         assert flat and not drops
-
-
-class TestReport:
-    def _report(self, **changes) -> TimingReport:
-        epochs = _epochs([2.0, 0.2, 0.2], [0.9, 0.02, 0.02], samples=320)
-        return summarize(
-            epochs,
-            batch_size=32,
-            pipeline=_pipeline(**CACHED),
-            backend="tensorflow",
-            **changes,
-        )
-
-    def test_to_dict_is_json_and_round_trips(self):
-        report = self._report()
-        document = json.loads(json.dumps(report.to_dict()))
-        assert TimingReport.from_dict(document) == report
-        assert document["pipeline"]["cache_position"] == "after map"
-        assert document["epochs"][1]["samples_per_second"] == pytest.approx(1600.0)
-        assert document["speedup"] == pytest.approx((2.0 - 0.88) / 0.2)
-
-    def test_to_dict_has_every_documented_field(self):
-        document = self._report().to_dict()
-        names = {field.name for field in dataclasses.fields(TimingReport)}
-        assert set(document) == names
-        assert set(document["epochs"][0]) == {
-            *(field.name for field in dataclasses.fields(EpochTiming)),
-            "steps_per_second",
-            "samples_per_second",
-        }
-
-    def test_str_is_a_short_table_with_the_figures_and_advice(self):
-        text = str(self._report())
-        lines = text.splitlines()
-        assert lines[0].startswith("Input timing: 3 epoch(s), warm-up 1; cached in")
-        assert "memory, after map; prefetched" in lines[0]
-        assert lines[1].split() == [
-            "epoch",
-            "train",
-            "s",
-            "val",
-            "s",
-            "steps",
-            "steps/s",
-            "samples/s",
-            "1st",
-            "step",
-            "s",
-        ]
-        assert lines[3].split()[:4] == ["1", "2.000", "0.000", "10"]
-        assert "speedup 5.60x" in text
-        assert "- the cache works" in text
-
-    def test_a_long_run_elides_the_middle_epochs(self):
-        epochs = _epochs([1.0] * 20, [0.1] * 20)
-        lines = str(summarize(epochs)).splitlines()
-        assert len(lines) < 15
-        assert any(line.strip() == "..." for line in lines)
-        assert lines[-2].split()[0] == "20" or lines[-1].split()[0] == "20"
-
-    def test_epoch_times_property(self):
-        assert self._report().epoch_times == [2.0, 0.2, 0.2]
-
-    def test_sync_time_sums_the_epochs_waits_and_is_shown(self):
-        epochs = [
-            dataclasses.replace(epoch, sync_time=wait)
-            for epoch, wait in zip(
-                _epochs([2.0, 0.2, 0.2], [0.9, 0.02, 0.02]),
-                [0.5, 0.25, 0.125],
-                strict=True,
-            )
-        ]
-        report = summarize(epochs)
-        assert report.sync_time == pytest.approx(0.875)
-        assert "waited for the device 0.875 s" in str(report)
-        document = json.loads(json.dumps(report.to_dict()))
-        assert document["sync_time"] == pytest.approx(0.875)
-        assert document["epochs"][0]["sync_time"] == pytest.approx(0.5)
-        assert TimingReport.from_dict(document) == report
-
-    def test_a_report_without_sync_time_still_loads(self):
-        document = self._report().to_dict()
-        del document["sync_time"]
-        for epoch in document["epochs"]:
-            del epoch["sync_time"]
-        report = TimingReport.from_dict(document)
-        assert report.sync_time == 0.0
-        assert all(epoch.sync_time == 0.0 for epoch in report.epochs)
-
-    def test_missing_figures_read_n_a(self):
-        text = str(summarize(_epochs([1.0], [0.5])))
-        assert "speedup n/ax" not in text
-        assert "steady epoch n/a, compile n/a, speedup n/a," in text
 
 
 class TestRecompilation:
@@ -324,9 +188,9 @@ class TestRecompilation:
     FIRST_STEPS = [2.5, 1.1, 0.004, 0.004, 0.004]
 
     def test_a_slow_second_epoch_is_recompiled_not_steady(self):
-        epochs = _epochs(self.TIMES, self.FIRST_STEPS)
+        epochs = scripted_epochs(self.TIMES, self.FIRST_STEPS)
         assert recompiled_epochs(epochs) == (1,)
-        report = summarize(epochs, pipeline=_pipeline(), backend="jax")
+        report = summarize(epochs, pipeline=pipeline_info(), backend="jax")
         assert report.recompiled_epochs == (1,)
         assert report.steady_epoch_time == pytest.approx(0.04)
         assert report.recompile_time == pytest.approx(1.2 - 0.04)
@@ -338,7 +202,9 @@ class TestRecompilation:
         # and the third compiles again for 2 s in its first step.
         times = [6.0, 1.0, 3.0, 1.02, 0.98]
         first_steps = [5.1, 0.1, 2.1, 0.1, 0.1]
-        report = summarize(_epochs(times, first_steps), pipeline=_pipeline())
+        report = summarize(
+            scripted_epochs(times, first_steps), pipeline=pipeline_info()
+        )
         assert report.recompiled_epochs == (2,)
         assert report.speedup == pytest.approx(1.0)
         assert report.advice[0].startswith("epoch(s) 3 compiled again (+2.000 s)")
@@ -348,12 +214,12 @@ class TestRecompilation:
         # 10 s epochs; the second one's first step takes 6 s instead of 0.1 s.
         times = [20.0, 15.9, 10.0, 10.1, 9.9]
         first_steps = [8.0, 6.0, 0.1, 0.1, 0.1]
-        assert recompiled_epochs(_epochs(times, first_steps)) == (1,)
+        assert recompiled_epochs(scripted_epochs(times, first_steps)) == (1,)
 
     def test_a_recompiled_last_step_counts_too(self):
         times = [4.0, 2.0, 1.0, 1.0]
         last_steps = [2.0, 1.0, 0.01, 0.01]
-        epochs = _epochs(times, [0.1] * 4, last_steps=last_steps)
+        epochs = scripted_epochs(times, [0.1] * 4, last_steps=last_steps)
         assert recompiled_epochs(epochs) == (1,)
 
     @pytest.mark.parametrize(
@@ -369,8 +235,8 @@ class TestRecompilation:
         ],
     )
     def test_noise_is_not_a_recompile(self, times, first_steps):
-        assert recompiled_epochs(_epochs(times, first_steps)) == ()
-        assert summarize(_epochs(times, first_steps)).recompile_time is None
+        assert recompiled_epochs(scripted_epochs(times, first_steps)) == ()
+        assert summarize(scripted_epochs(times, first_steps)).recompile_time is None
 
     def test_a_compile_before_the_first_step_begins_counts(self):
         # JAX, measured: 9.2 s from the epoch's start to its first step, the
@@ -384,16 +250,20 @@ class TestRecompilation:
         assert recompiled_epochs(epochs) == (1,)
 
     def test_the_warmup_epochs_are_never_flagged(self):
-        epochs = _epochs([3.0, 1.2, 0.04, 0.04, 0.04], [2.5, 1.1, 0.004, 0.004, 0.004])
+        epochs = scripted_epochs(
+            [3.0, 1.2, 0.04, 0.04, 0.04], [2.5, 1.1, 0.004, 0.004, 0.004]
+        )
         assert recompiled_epochs(epochs, warmup_epochs=2) == ()
 
     def test_the_compile_time_baseline_leaves_the_recompiled_epoch_out(self):
-        epochs = _epochs([3.0, 0.1, 2.0, 0.1], [2.5, 0.01, 1.9, 0.01])
+        epochs = scripted_epochs([3.0, 0.1, 2.0, 0.1], [2.5, 0.01, 1.9, 0.01])
         assert summarize(epochs).compile_time == pytest.approx(2.49)
 
     def test_report_round_trips_and_shows_the_recompile(self):
         report = summarize(
-            _epochs(self.TIMES, self.FIRST_STEPS), backend="jax", input_kind="PyDataset"
+            scripted_epochs(self.TIMES, self.FIRST_STEPS),
+            backend="jax",
+            input_kind="PyDataset",
         )
         document = json.loads(json.dumps(report.to_dict()))
         assert document["recompiled_epochs"] == [1]
@@ -405,13 +275,6 @@ class TestRecompilation:
         assert text.splitlines()[4].endswith("recompiled")  # the table's 2nd epoch
         assert "not a tf.data pipeline (PyDataset)" in text.splitlines()[0]
         assert "JAX often compiles once more" in report.advice[0]
-
-    def test_an_old_report_without_the_fields_still_loads(self):
-        document = summarize(_epochs([2.0, 1.0, 1.0], [1.0, 0.1, 0.1])).to_dict()
-        for name in ("recompiled_epochs", "recompile_time", "input_kind"):
-            del document[name]
-        report = TimingReport.from_dict(document)
-        assert report.recompiled_epochs == () and report.input_kind is None
 
 
 def test_the_analysis_imports_no_backend():

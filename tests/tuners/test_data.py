@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import keras
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ class TestArrays:
         self,
     ):
         (x, y), (xv, yv) = _arrays(30), _arrays(10, seed=1)
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y),
             {
                 "epochs": 4,
@@ -34,7 +32,7 @@ class TestArrays:
                 "validation_batch_size": 5,
                 "validation_freq": 2,
             },
-        )
+        ).full()
         assert full.kind == "arrays"
         (fx, fy) = full.args
         np.testing.assert_array_equal(fx, np.concatenate([x, xv]))
@@ -48,18 +46,16 @@ class TestArrays:
 
     def test_keyword_data_stays_keyword(self):
         (x, y), (xv, yv) = _arrays(6), _arrays(2, seed=1)
-        full = _data.full_training_data(
-            (), {"x": x, "y": y, "validation_data": [xv, yv]}
-        )
+        full = _data.plan((), {"x": x, "y": y, "validation_data": [xv, yv]}).full()
         assert full.args == ()
         assert full.kwargs["x"].shape == (8, 4) and full.kwargs["y"].shape == (8,)
 
     def test_multi_input_dicts_are_concatenated_key_by_key(self):
         x = {"a": np.zeros((5, 2)), "b": np.ones((5, 3))}
         xv = {"a": np.full((2, 2), 7.0), "b": np.full((2, 3), 9.0)}
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, np.arange(5)), {"validation_data": (xv, np.arange(2))}
-        )
+        ).full()
         fx = full.args[0]
         assert fx["a"].shape == (7, 2) and fx["b"].shape == (7, 3)
         assert fx["a"][-1, 0] == 7.0 and fx["b"][-1, 0] == 9.0
@@ -67,21 +63,21 @@ class TestArrays:
     def test_sample_weights_are_concatenated_with_ones_where_missing(self):
         (x, y), (xv, yv) = _arrays(4), _arrays(2, seed=1)
         weights = np.full(4, 3.0, "float32")
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y), {"sample_weight": weights, "validation_data": (xv, yv)}
-        )
+        ).full()
         np.testing.assert_array_equal(full.kwargs["sample_weight"], [3, 3, 3, 3, 1, 1])
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y), {"validation_data": (xv, yv, np.array([5.0, 6.0]))}
-        )
+        ).full()
         np.testing.assert_array_equal(full.kwargs["sample_weight"], [1, 1, 1, 1, 5, 6])
 
     def test_backend_tensors_are_concatenated_in_their_own_library(self):
         (x, y), (xv, yv) = _arrays(5), _arrays(3, seed=1)
         tensors = [keras.ops.convert_to_tensor(a) for a in (x, y, xv, yv)]
-        full = _data.full_training_data(
+        full = _data.plan(
             tuple(tensors[:2]), {"validation_data": tuple(tensors[2:])}
-        )
+        ).full()
         fx, fy = full.args
         assert type(fx) is type(tensors[0])
         np.testing.assert_array_equal(
@@ -93,23 +89,21 @@ class TestArrays:
 
     def test_mixed_numpy_and_tensor_fall_back_to_numpy(self):
         (x, y), (xv, yv) = _arrays(5), _arrays(3, seed=1)
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y), {"validation_data": (keras.ops.convert_to_tensor(xv), yv)}
-        )
+        ).full()
         np.testing.assert_allclose(full.args[0], np.concatenate([x, xv]))
 
     def test_checking_only_copies_nothing(self):
         (x, y), (xv, yv) = _arrays(30), _arrays(10, seed=1)
-        full = _data.full_training_data(
-            (x, y), {"validation_data": (xv, yv)}, concatenate=False
-        )
+        full = _data.plan((x, y), {"validation_data": (xv, yv)}).counted
         assert full.args[0] is x and full.samples == 40
 
     def test_steps_per_epoch_grows_with_the_added_data(self):
         (x, y), (xv, yv) = _arrays(30), _arrays(10, seed=1)
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y), {"steps_per_epoch": 3, "validation_data": (xv, yv)}
-        )
+        ).full()
         assert full.kwargs["steps_per_epoch"] == 4
         assert any("steps_per_epoch" in note for note in full.notes)
 
@@ -117,7 +111,7 @@ class TestArrays:
 class TestValidationSplit:
     def test_the_whole_x_and_y_with_no_split(self):
         x, y = _arrays(40)
-        full = _data.full_training_data((x, y), {"validation_split": 0.25})
+        full = _data.plan((x, y), {"validation_split": 0.25}).full()
         assert full.kind == "validation_split"
         assert full.args[0] is x and full.args[1] is y
         assert "validation_split" not in full.kwargs
@@ -126,15 +120,15 @@ class TestValidationSplit:
 
     def test_validation_data_wins_over_validation_split_as_in_keras(self):
         (x, y), (xv, yv) = _arrays(40), _arrays(10, seed=1)
-        full = _data.full_training_data(
+        full = _data.plan(
             (x, y), {"validation_split": 0.5, "validation_data": (xv, yv)}
-        )
+        ).full()
         assert full.kind == "arrays" and full.samples == 50
 
 
 def test_without_validation_data_there_is_only_the_training_data():
     x, y = _arrays(12)
-    full = _data.full_training_data((x, y), {"epochs": 2})
+    full = _data.plan((x, y), {"epochs": 2}).full()
     assert full.kind == "training data only"
     assert full.args[0] is x and (full.samples, full.validation_samples) == (12, None)
 
@@ -155,27 +149,27 @@ class TestBadInput:
             match=rf"Invalid value for argument `validation_data`\. Expected "
             rf"validation `{name}` with the per-sample shape of the training `{name}`",
         ):
-            _data.full_training_data((x, y), {"validation_data": (val_x, val_y)})
+            _data.plan((x, y), {"validation_data": (val_x, val_y)}).full()
 
     def test_a_different_structure_is_a_value_error(self):
         x = {"a": np.zeros((4, 2)), "b": np.zeros((4, 2))}
         with pytest.raises(ValueError, match="with the structure of the training"):
-            _data.full_training_data(
+            _data.plan(
                 (x, np.zeros(4)),
                 {"validation_data": ({"a": np.zeros((2, 2))}, np.zeros(2))},
-            )
+            ).full()
 
     def test_missing_labels_on_one_side_is_a_value_error(self):
         x, y = _arrays(6)
         with pytest.raises(ValueError, match="the validation data has no `y`"):
-            _data.full_training_data((x, y), {"validation_data": (x[:2],)})
+            _data.plan((x, y), {"validation_data": (x[:2],)}).full()
 
     def test_error_messages_show_shapes_not_values(self):
         x, y = _arrays(6)
         with pytest.raises(ValueError) as caught:
-            _data.full_training_data(
+            _data.plan(
                 (x, y), {"validation_data": (np.zeros((3, 5)), np.zeros(3))}
-            )
+            ).full()
         assert "(3, 5)" in str(caught.value) and "(6, 4)" in str(caught.value)
         assert "0." not in str(caught.value)
 
@@ -186,18 +180,18 @@ class TestBadInput:
             TypeError,
             match=r"Invalid type for argument `x`\. .*retrain_on_full_data=False",
         ):
-            _data.full_training_data((generator,), {"validation_data": (x, y)})
+            _data.plan((generator,), {"validation_data": (x, y)}).full()
 
     def test_validation_data_must_be_a_tuple_for_arrays(self):
         x, y = _arrays(6)
         with pytest.raises(
             TypeError, match="Invalid type for argument `validation_data`"
         ):
-            _data.full_training_data((x, y), {"validation_data": x})
+            _data.plan((x, y), {"validation_data": x}).full()
 
     def test_too_many_positional_arguments(self):
         with pytest.raises(TypeError, match="at most 16 positional arguments"):
-            _data.full_training_data(tuple(range(17)), {})
+            _data.plan(tuple(range(17)), {}).full()
 
 
 @pytest.mark.tensorflow_only
@@ -212,7 +206,7 @@ class TestDatasets:
 
     def test_datasets_are_concatenated(self):
         train, val, expected = self._datasets()
-        full = _data.full_training_data((train,), {"validation_data": val})
+        full = _data.plan((train,), {"validation_data": val}).full()
         assert full.kind == "dataset" and full.samples is None
         (joined,) = full.args
         seen = np.concatenate([batch_x.numpy() for batch_x, _ in joined])
@@ -229,18 +223,18 @@ class TestDatasets:
         with pytest.raises(
             ValueError, match="Invalid value for argument `validation_data`"
         ):
-            _data.full_training_data((train,), {"validation_data": val})
+            _data.plan((train,), {"validation_data": val}).full()
 
     def test_an_infinite_dataset_is_a_value_error(self):
         train, val, _ = self._datasets()
         with pytest.raises(ValueError, match=r"Expected a finite `tf\.data\.Dataset`"):
-            _data.full_training_data((train.repeat(),), {"validation_data": val})
+            _data.plan((train.repeat(),), {"validation_data": val}).full()
 
     def test_validation_arrays_with_a_dataset_are_a_type_error(self):
         train, _, _ = self._datasets()
         x, y = _arrays(4)
         with pytest.raises(TypeError, match=r"a `tf\.data\.Dataset` when `x` is one"):
-            _data.full_training_data((train,), {"validation_data": (x, y)})
+            _data.plan((train,), {"validation_data": (x, y)}).full()
 
 
 class TestCallbacks:
@@ -265,38 +259,3 @@ class TestCallbacks:
 
     def test_no_callbacks(self):
         assert _data.split_callbacks(None) == ([], [])
-
-
-class TestStructuresKerasTreeRejects:
-    """The two places that fall back when `keras.tree` rejects a structure."""
-
-    @staticmethod
-    def _reject(error: type[Exception]):
-        def flatten(*args, **kwargs):
-            raise error("planted")
-
-        return flatten
-
-    def test_rejected_structure_is_not_arrays_and_is_logged(self, monkeypatch, caplog):
-        monkeypatch.setattr(keras.tree, "flatten", self._reject(TypeError))
-        with caplog.at_level(logging.DEBUG, logger=_data.__name__):
-            assert _data._is_array_structure(np.zeros((2, 2))) is False
-        assert "planted" in caplog.text
-
-    def test_another_failure_in_flatten_is_not_swallowed(self, monkeypatch):
-        monkeypatch.setattr(keras.tree, "flatten", self._reject(RuntimeError))
-        with pytest.raises(RuntimeError, match="planted"):
-            _data._is_array_structure(np.zeros((2, 2)))
-
-    def test_shapes_of_a_rejected_structure_show_its_type_and_are_logged(
-        self, monkeypatch, caplog
-    ):
-        monkeypatch.setattr(keras.tree, "map_structure", self._reject(ValueError))
-        with caplog.at_level(logging.DEBUG, logger=_data.__name__):
-            assert repr(_data._Shapes({"a": 1})) == "<dict>"
-        assert "planted" in caplog.text
-
-    def test_another_failure_in_shapes_is_not_swallowed(self, monkeypatch):
-        monkeypatch.setattr(keras.tree, "map_structure", self._reject(RuntimeError))
-        with pytest.raises(RuntimeError, match="planted"):
-            repr(_data._Shapes({"a": 1}))
