@@ -63,6 +63,7 @@ __all__ = [
     "State",
     "StoppingReason",
     "check_criterion",
+    "check_monitors",
     "check_state",
     "decide",
     "decide_all",
@@ -155,6 +156,36 @@ def check_criterion(
             f"monitor={monitor!r}. Monitor a loss instead, such as "
             "monitor='val_loss'."
         )
+
+
+def check_monitors(monitor: Any, mode: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`EarlyStopping`'s `monitor` and `mode` as tuples, one entry per metric.
+
+    Raises:
+        TypeError: for a `monitor` that is neither a name nor a list of names.
+        ValueError: for repeated names, or a `mode` list of another length.
+    """
+    names = (monitor,) if isinstance(monitor, str) else monitor
+    if not isinstance(names, list | tuple) or not names:
+        expected = "a metric name or a non-empty list of them"
+        raise TypeError(_validation.invalid_type("monitor", expected, monitor))
+    for i, name in enumerate(names):
+        _validation.check_str(
+            "monitor" if names is not monitor else f"monitor[{i}]", name
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(
+            _validation.invalid_value("monitor", "distinct metric names", monitor)
+        )
+    modes = (mode,) * len(names) if isinstance(mode, str) else mode
+    if not isinstance(modes, list | tuple) or len(modes) != len(names):
+        expected = f'"auto", "min" or "max", or a list of {len(names)} of them'
+        raise ValueError(_validation.invalid_value("mode", expected, mode))
+    for i, one in enumerate(modes if not isinstance(mode, str) else ()):
+        if one not in ("auto", "min", "max"):
+            expected = 'one of "auto", "min" or "max"'
+            raise ValueError(_validation.invalid_value(f"mode[{i}]", expected, one))
+    return tuple(names), tuple(modes)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from keras import ops
 from keras.backend import standardize_dtype
 
 from keras_bettermodels import _validation, criteria, stopping
-from keras_bettermodels.callbacks import _stopping_backup
 from keras_bettermodels._compat import callbacks as _compat_callbacks
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels._snapshot import (
@@ -217,7 +216,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         log_dir: str | os.PathLike[str] | None = None,
         min_delta_mode: str = "abs",
     ) -> None:
-        monitors, modes = _check_monitors(monitor, mode)
+        monitors, modes = stopping.check_monitors(monitor, mode)
         for name, value in (
             ("min_delta", min_delta),
             ("patience", patience),
@@ -273,7 +272,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._began = time.monotonic()
         self._elapsed_before = 0.0  # of the interrupted part of a resumed run
         self._curves: dict[str, list[float]] = {}
-        self._backup: _stopping_backup.Backup | None = None
+        self._backup: _compat_callbacks.StateBackup | None = None
+        self._unvalidated: dict[str, Any] | None = None  # logs of such an epoch
+        self._validated = False  # whether any epoch logged `val_` values
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
@@ -281,7 +282,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.criterion_history = []
         self.diagnosis = []
         self._reset()
-        self._backup = _stopping_backup.find(self)
+        self._backup = _compat_callbacks.StateBackup.find(self)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._backup is not None and self._epoch is None:
@@ -294,13 +295,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def _monitor_value(self, name: str, logs: dict[str, Any] | None) -> Any:
         value = (logs or {}).get(name)
-        if value is None and not _not_validated(name, logs):
-            message = f"Early stopping conditioned on metric `{name}` which "
-            message += f"is not available. {_available(logs)}"
-            if self.strict:
-                raise ValueError(message)
-            warnings.warn(message, stacklevel=3)
+        if value is None and _not_validated(name, logs):
+            self._unvalidated = logs  # `validation_freq > 1`: said at the end
+        elif value is None:
+            self._missing(name, logs)
         return value
+
+    def _missing(self, name: str, logs: dict[str, Any] | None) -> None:
+        message = f"Early stopping conditioned on metric `{name}` which "
+        message += f"is not available. {_available(logs)}"
+        if self.strict:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=4)
 
     def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
         minimize = []
@@ -376,7 +382,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._epoch = epoch
         self._act(epoch, values[0], joint)
         if self._backup is not None:
-            self._backup.save(epoch, self.get_state(), joint.decisions[0].improved)
+            improved = joint.decisions[0].improved and self.restore_best_weights
+            self._backup.save(epoch, self._state_dict(weights=improved))
 
     def _not_one_number(self, epoch: int, logs: dict[str, Any] | None) -> None:
         """A value that is not one number (a per-class F1 score, a string): Keras'
@@ -429,6 +436,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.stopping_reason = reason
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._unvalidated is not None and not self._validated:
+            self._missing(self.monitors[0], self._unvalidated)  # never validated
         if self.stopping_reason is None and self._epoch is not None:
             # The state once more: a batch after the last epoch end may spoil it.
             reason = stopping.check_state(self._epoch, self._nonfinite_state())
@@ -445,9 +454,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 )
             self.best_weights.restore(self.model)
 
-
     def _record_curves(self, logs: dict[str, Any] | None) -> None:
         """Keeps the losses and accuracies of this fit, for the diagnosis."""
+        self._validated |= any(key.startswith("val_") for key in logs or {})
         for key in _CURVES:
             number = _number((logs or {}).get(key))
             if number is not None:
@@ -473,7 +482,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             the stopping reason), and, under `"best_weights"`, the best
             weights as a list of NumPy arrays (or `None`).
         """
+        return self._state_dict(weights=True)
+
+    def _state_dict(self, *, weights: bool) -> dict[str, Any]:
         reason = self.stopping_reason
+        best_weights = self.best_weights if weights else None
         return {
             "monitors": list(self.monitors),
             "states": [state.to_dict() for state in self._states],
@@ -482,7 +495,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             "stopped_epoch": self.stopped_epoch,
             "stopping_reason": None if reason is None else _reason_dict(reason),
             "criterion_history": list(self.criterion_history),
-            "best_weights": _stopping_backup.weights_as_numpy(self.best_weights),
+            "best_weights": _as_numpy(best_weights),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -494,9 +507,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         Raises:
             ValueError: for a state of other monitored metrics, or not one.
         """
-        if not isinstance(state, dict) or state.get("monitors") != list(
-            self.monitors
-        ):
+        if not isinstance(state, dict) or state.get("monitors") != list(self.monitors):
             raise ValueError(
                 _validation.invalid_value(
                     "state",
@@ -521,6 +532,13 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 _CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
+def _as_numpy(weights: Any) -> list[np.ndarray] | None:
+    """Kept best weights (a `Snapshot` or a `WeightsCopy`) as NumPy arrays."""
+    if weights is None:
+        return None
+    return [np.asarray(ops.convert_to_numpy(w)) for w in weights._weights]
+
+
 def _reason_dict(reason: StoppingReason) -> dict[str, Any]:
     return {
         "message": str(reason),
@@ -528,49 +546,6 @@ def _reason_dict(reason: StoppingReason) -> dict[str, Any]:
         "value": reason.value,
         "epoch": reason.epoch,
     }
-
-
-def _check_monitors(
-    monitor: Any, mode: Any
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """`monitor` and `mode` as tuples of one entry per metric, checked."""
-    if isinstance(monitor, str):
-        monitors: tuple[str, ...] = (monitor,)
-    elif isinstance(monitor, list | tuple) and monitor:
-        monitors = tuple(monitor)
-        for i, name in enumerate(monitors):
-            _validation.check_str(f"monitor[{i}]", name)
-        if len(set(monitors)) != len(monitors):
-            raise ValueError(
-                _validation.invalid_value(
-                    "monitor", "distinct metric names", list(monitor)
-                )
-            )
-    else:
-        raise TypeError(
-            _validation.invalid_type(
-                "monitor", "a metric name or a non-empty list of them", monitor
-            )
-        )
-    if isinstance(mode, str):
-        return monitors, (mode,) * len(monitors)
-    if not isinstance(mode, list | tuple) or len(mode) != len(monitors):
-        raise ValueError(
-            _validation.invalid_value(
-                "mode",
-                f'"auto", "min" or "max", or a list of {len(monitors)} of them '
-                "(one per monitored metric)",
-                mode,
-            )
-        )
-    for i, one in enumerate(mode):
-        if one not in ("auto", "min", "max"):
-            raise ValueError(
-                _validation.invalid_value(
-                    f"mode[{i}]", 'one of "auto", "min" or "max"', one
-                )
-            )
-    return monitors, tuple(mode)
 
 
 def _probe(callback: EarlyStopping, i: int) -> keras.callbacks.EarlyStopping:
