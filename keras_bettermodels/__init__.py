@@ -41,6 +41,7 @@ _EXPORTS = {
     "PQ": "keras_bettermodels.criteria",
     "UP": "keras_bettermodels.criteria",
     "Patience": "keras_bettermodels.criteria",
+    "diagnose": "keras_bettermodels.curves",
 }
 _SUBMODULES = (
     "callbacks",

@@ -481,6 +481,8 @@ def run(
         f"(val_loss {best_val_loss:.4f}, weights restored)"
     )
     print(f"Test accuracy (best weights): {float(test['accuracy']):.4f}")
+    codes = ", ".join(finding.code for finding in stopper.diagnosis) or "none"
+    print(f"Diagnosis (keras_bettermodels.diagnose, Ng's recipe): {codes}")
     if stopper.criterion_history:
         last = stopper.criterion_history[-1]
         print(

@@ -556,14 +556,9 @@ def decide_all(
     metric at this epoch. With one metric, the reason is `decide`'s own.
 
     Args:
-        states: each metric's state after the previous epoch.
-        epoch: Keras' 0-based epoch.
-        values: each metric's value, or `None` where it was not logged.
-        rules: each metric's rules.
-        monitors: the metrics' names.
-        train_error: the training error of this epoch, if logged.
-        nonfinite: a description of the first non-finite variable, if any.
-        elapsed: seconds since training began, for `TimeLimit`.
+        states, values, rules, monitors: one per metric: its state after the
+            previous epoch, its value (or `None`), its rules, its name.
+        epoch, train_error, nonfinite, elapsed: as for `decide`.
 
     Returns:
         A `Joint`: each metric's decision, and the combined reason.
@@ -592,8 +587,11 @@ def decide_all(
     fired = [r for r in reasons if r is not None]
     rule = " & ".join(dict.fromkeys(r.criterion for r in fired))
     details = "; ".join(
-        f"`{m}`: {str(r).split(': ', 2)[-1].rstrip('.')}"
-        for m, r in zip(monitors, fired, strict=True)
+        d if f"`{m}`" in d else f"`{m}`: {d}"
+        for m, d in (
+            (m, str(r).split(": ", 2)[-1].rstrip("."))
+            for m, r in zip(monitors, fired, strict=True)
+        )
     )
     return Joint(
         decisions, _reason(epoch, rule, fired[0].value, f"all stalled: {details}")

@@ -474,3 +474,98 @@ class TestOneHook:
             assert getattr(history, method)(*args) == pytest.approx(expected)
         with pytest.warns(DeprecationWarning, match="is_strip_end"):
             assert history.is_strip_end(2)
+
+
+class TestRelativeMinDelta:
+    @pytest.mark.parametrize(
+        ("value", "reference", "min_delta", "expected"),
+        [
+            # rel: the margin is min_delta * |reference|: 0.1 * 2.0 = 0.2.
+            (1.79, 2.0, 0.1, True),
+            (1.81, 2.0, 0.1, False),
+            # Negative signed values (a maximized metric, negated): |-0.9| * 0.1.
+            (-0.999, -0.9, 0.1, True),
+            (-0.98, -0.9, 0.1, False),
+            (0.5, None, 0.1, True),  # anything improves on no reference
+        ],
+    )
+    def test_margin_is_min_delta_times_the_reference(
+        self, value, reference, min_delta, expected
+    ):
+        improves = _improvement.improves
+        assert improves(value, reference, min_delta, min_delta_mode="rel") is expected
+
+    def test_abs_stays_the_default(self):
+        assert _improvement.improves(1.85, 2.0, 0.1)  # 1.95 < 2.0
+        assert not _improvement.improves(1.85, 2.0, 0.1, min_delta_mode="rel")
+
+    @pytest.mark.parametrize(
+        ("values", "expected_stop_epoch"),
+        [
+            # Patience(2, 0.1, "rel"): 8.5 + 0.1 * 10 < 10 improves; then
+            # 8.0 + 0.85 and 7.9 + 0.85 are not below 8.5: wait 2 at t=4.
+            ([10.0, 8.5, 8.0, 7.9, 7.0], 4),
+            # In "abs" mode 0.1 is tiny here: every fall improves, no stop.
+            ([10.0, 9.0, 8.0, 7.0, 6.0], None),
+        ],
+    )
+    def test_patience_rel_stops_on_a_hand_computed_sequence(
+        self, values, expected_stop_epoch
+    ):
+        rule = Patience(2, min_delta=0.1, min_delta_mode="rel")
+        stops = [t for t in range(1, len(values) + 1) if rule.evaluate(values[:t])]
+        assert (stops[0] if stops else None) == expected_stop_epoch
+
+    def test_patience_rel_prints_and_parses_itself(self):
+        rule = Patience(3, min_delta=0.01, min_delta_mode="rel")
+        assert repr(rule) == "Patience(3, min_delta=0.01, min_delta_mode='rel')"
+        assert criteria.get(repr(rule)) == rule
+
+    def test_an_unknown_mode_is_refused_in_keras_wording(self):
+        with pytest.raises(ValueError, match=r"`min_delta_mode`.*Received: min_del"):
+            Patience(3, min_delta_mode="relative")
+
+
+class TestTimeLimit:
+    @pytest.mark.parametrize(
+        ("elapsed", "fires"), [(3599.9, False), (3600.0, True), (4000.0, True)]
+    )
+    def test_fires_once_the_budget_is_spent(self, elapsed, fires):
+        history = ErrorHistory([1.0, 0.9], elapsed=elapsed)
+        firing = criteria.TimeLimit(3600).evaluate_history(history)
+        assert (firing is not None) is fires
+        if fires:
+            assert firing.criterion == "TimeLimit(3600)"
+            assert firing.value == elapsed
+            assert "3600 s" in firing.detail and "since training began" in firing.detail
+
+    def test_combines_with_prechelts_criteria(self):
+        rule = GL(5) | criteria.TimeLimit(3600)
+        assert repr(rule) == "GL(5) | TimeLimit(3600)"
+        assert criteria.get("GL5 | TimeLimit(3600)") == rule
+        early = ErrorHistory([1.0, 1.01], elapsed=10.0)
+        assert rule.evaluate_history(early) is None
+        late = ErrorHistory([1.0, 1.01], elapsed=3601.0)
+        assert rule.evaluate_history(late).criterion == "TimeLimit(3600)"
+        worse = ErrorHistory([1.0, 1.2], elapsed=3601.0)
+        assert rule.evaluate_history(worse).criterion == "GL(5)"  # first wins
+
+    def test_reads_no_error_and_refuses_a_history_without_time(self):
+        assert not criteria.TimeLimit(1).needs_errors
+        assert (GL(5) | criteria.TimeLimit(1)).needs_errors
+        with pytest.raises(ValueError, match="elapsed=None"):
+            criteria.TimeLimit(1).evaluate([1.0])
+
+    @pytest.mark.parametrize(
+        ("seconds", "error"), [(0, ValueError), (-1, ValueError), ("1h", TypeError)]
+    )
+    def test_bad_seconds_are_refused(self, seconds, error):
+        with pytest.raises(error, match="`seconds`"):
+            criteria.TimeLimit(seconds)
+
+    @pytest.mark.parametrize(
+        ("elapsed", "error"), [(-1.0, ValueError), ("1", TypeError)]
+    )
+    def test_bad_elapsed_is_refused(self, elapsed, error):
+        with pytest.raises(error, match="`elapsed`"):
+            ErrorHistory([1.0], elapsed=elapsed)

@@ -102,6 +102,13 @@ def test_demo_prints_backend_and_stopping_summary(demo_run: tuple[str, Path]) ->
         assert measure in last
 
 
+def test_demo_prints_what_the_learning_curves_say(demo_run: tuple[str, Path]) -> None:
+    output, _ = demo_run
+    codes = _line(output, "Diagnosis (").split(": ", 1)[1].split(", ")
+    assert codes and set(codes) <= {"high-bias", "high-variance", "good-fit"}
+    assert "Diagnosis: " in output  # the callback's full sentence (verbose=1)
+
+
 def test_demo_restored_weights_reach_high_test_accuracy(
     demo_run: tuple[str, Path],
 ) -> None:

@@ -21,6 +21,7 @@ def test_public_surface():
         "Patience",
         "callbacks",
         "criteria",
+        "diagnose",
     }
     from keras_bettermodels import callbacks, criteria
 
@@ -68,7 +69,17 @@ def test_public_surface():
         "TimingReport",
         "inspect_pipeline",
     } <= set(timing.__all__)
-    for name in ("GL", "PQ", "UP", "Patience", "AnyOf", "AllOf", "get", "measures"):
+    for name in (
+        "GL",
+        "PQ",
+        "UP",
+        "Patience",
+        "TimeLimit",
+        "AnyOf",
+        "AllOf",
+        "get",
+        "measures",
+    ):
         assert name in criteria.__all__
     from keras_bettermodels import gradient_check, precision
 

@@ -215,3 +215,168 @@ def test_rules_improves_still_works_for_one_release_and_warns():
 def test_an_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="Received: precision='float8'"):
         Rules(precision="float8")
+
+
+class TestRelativeMinDelta:
+    @pytest.mark.parametrize(
+        ("values", "expected_stop_epoch"),
+        [
+            # best 1.0; 0.95 + 0.1 * 1.0 is not below 1.0, nor 0.92: stop at 2.
+            ([1.0, 0.95, 0.92, 0.5], 2),
+            # 0.85 + 0.1 < 1.0 improves; 0.8 + 0.085 < 0.85 does not: stop at 3.
+            ([1.0, 0.85, 0.8, 0.79], 3),
+        ],
+    )
+    def test_rel_stops_on_hand_computed_sequences(self, values, expected_stop_epoch):
+        rules = Rules(patience=2, min_delta=0.1, min_delta_mode="rel")
+        assert _run(values, rules)[0] == expected_stop_epoch
+
+    def test_abs_on_the_same_sequence_does_not_stop(self):
+        rules = Rules(patience=2, min_delta=0.01)
+        assert _run([1.0, 0.95, 0.92, 0.5], rules)[0] is None
+
+    def test_rel_in_max_mode_scales_by_the_best(self):
+        # best 0.5; 0.54 does not beat it by 10 % (0.55), 0.56 does.
+        rules = Rules(minimize=False, patience=1, min_delta=0.1, min_delta_mode="rel")
+        assert _run([0.5, 0.54, 0.6], rules)[0] == 1
+        assert _run([0.5, 0.56, 0.62], rules)[0] is None  # 0.62 > 0.56 * 1.1
+
+    def test_an_unknown_mode_is_refused(self):
+        with pytest.raises(ValueError, match="`min_delta_mode`"):
+            Rules(min_delta_mode="pct")
+
+
+def _run_all(rows, rules, monitors=("val_loss", "val_accuracy")):
+    """`decide_all` epoch after epoch; returns (stop epoch, last joint)."""
+    states, joint = (State(),) * len(monitors), None
+    for epoch, values in enumerate(rows):
+        joint = stopping.decide_all(
+            states, epoch, values, rules=rules, monitors=monitors
+        )
+        states = joint.states
+        if joint.stop:
+            return epoch, joint
+    return None, joint
+
+
+LOSS, ACCURACY = Rules(patience=2), Rules(minimize=False, patience=2)
+
+
+class TestSeveralMetrics:
+    @pytest.mark.parametrize(
+        ("rows", "expected_stop_epoch"),
+        [
+            # Both stall from epoch 1: waits reach 2 together at epoch 3.
+            ([(1.0, 0.5), (1.1, 0.4), (1.2, 0.4), (1.3, 0.3)], 2),
+            # The loss stalls from epoch 1, the accuracy improves at 2: it
+            # stalls for 2 epochs at epoch 4 only.
+            ([(1.0, 0.5), (1.1, 0.4), (1.2, 0.6), (1.3, 0.5), (1.4, 0.5)], 4),
+            # The accuracy keeps improving: no stop.
+            ([(1.0, 0.5), (1.1, 0.6), (1.2, 0.7), (1.3, 0.8)], None),
+        ],
+    )
+    def test_stops_when_all_have_stalled(self, rows, expected_stop_epoch):
+        assert _run_all(rows, [LOSS, ACCURACY])[0] == expected_stop_epoch
+
+    def test_the_reason_names_every_metric(self):
+        _, joint = _run_all([(1.0, 0.5), (1.1, 0.4), (1.2, 0.4)], [LOSS, ACCURACY])
+        assert joint.reason.criterion == "patience"
+        assert "`val_loss`" in joint.reason and "`val_accuracy`" in joint.reason
+
+    def test_improved_when_any_improves_and_each_keeps_its_best(self):
+        _, joint = _run_all([(1.0, 0.5), (1.1, 0.6)], [LOSS, ACCURACY])
+        assert joint.improved
+        assert [d.improved for d in joint.decisions] == [False, True]
+        assert [s.best_epoch for s in joint.states] == [0, 1]
+
+    def test_a_threshold_on_the_first_stops_at_once(self):
+        rules = [Rules(patience=9, stopping_threshold=0.5), ACCURACY]
+        stop, joint = _run_all([(1.0, 0.5), (0.4, 0.6)], rules)
+        assert stop == 1 and joint.reason.criterion == "stopping_threshold"
+
+    def test_a_criterion_fires_only_for_all_metrics_at_once(self):
+        rules = [Rules(criterion=GL(5)), Rules(criterion=GL(5))]
+        rows = [(1.0, 2.0), (1.1, 2.0), (1.1, 2.2)]  # GL: (10, 0) then (10, 10)
+        stop, joint = _run_all(rows, rules, ("val_loss", "val_mse"))
+        assert stop == 2 and joint.reason.criterion == "GL(5)"
+
+    def test_one_metric_gives_decides_own_reason(self):
+        values = [1.0, 1.1, 1.2]
+        stop, joint = _run_all([(v,) for v in values], [LOSS], ("val_loss",))
+        assert stop == _run(values, LOSS)[0] == 2
+        assert str(joint.reason) == str(_run(values, LOSS)[1][-1].reason)
+
+
+class TestValidationFreq:
+    @pytest.mark.parametrize(
+        ("values", "expected_stop_epoch"),
+        [
+            # validation_freq=2: epochs 0, 2, 4 are not validated (None).
+            # Validated: 1.0 (e1), 1.1 (e3), 1.2 (e5): wait 2 at epoch 5.
+            ([None, 1.0, None, 1.1, None, 1.2], 5),
+            ([None, 1.0, None, 0.9, None, 0.8, None, 0.85], None),
+        ],
+    )
+    def test_patience_counts_validated_epochs(self, values, expected_stop_epoch):
+        assert _run(values, Rules(patience=2))[0] == expected_stop_epoch
+
+    def test_strips_count_validated_epochs(self):
+        # UP(1, strip_length=2): strip ends are the 2nd and 4th validated values.
+        values = [None, 1.0, None, 0.9, None, 1.0, None, 1.1]
+        rules = Rules(criterion=UP(1, strip_length=2), strip_length=2)
+        stop, decisions = _run(values, rules)
+        assert stop == 7 and decisions[-1].measures["UP"] == 1
+
+
+class TestTimeAndState:
+    def test_time_limit_reads_elapsed(self):
+        rules = Rules(criterion=GL(5) | criteria_time_limit(60))
+        state = State()
+        for epoch, elapsed in enumerate([10.0, 50.0, 61.0]):
+            decision = decide(state, epoch, 1.0, rules=rules, elapsed=elapsed)
+            state = decision.state
+        assert decision.stop and decision.reason.criterion == "TimeLimit(60)"
+        assert decision.reason.value == 61.0
+
+    def test_time_limit_alone_works_on_a_maximized_metric(self):
+        stopping.check_criterion(criteria_time_limit(1), 0, None, True, "val_acc")
+        rules = Rules(minimize=False, criterion=criteria_time_limit(1))
+        decision = decide(State(), 0, 0.9, rules=rules, elapsed=2.0)
+        assert decision.stop and decision.measures is None
+
+    def test_state_round_trips_through_a_dict(self):
+        state = _run([1.0, 0.9, 1.1], Rules(patience=5), train=[2, 1, 0.5])[1][-1].state
+        data = state.to_dict()
+        assert data == {
+            "best": 0.9,
+            "best_epoch": 1,
+            "wait": 1,
+            "val_errors": [1.0, 0.9, 1.1],
+            "train_errors": [2.0, 1.0, 0.5],
+        }
+        assert State.from_dict(data) == state
+
+    def test_a_dict_that_is_no_state_is_refused(self):
+        with pytest.raises(ValueError, match="`state`"):
+            State.from_dict({"best": 1.0})
+
+
+def criteria_time_limit(seconds):
+    from keras_bettermodels.criteria import TimeLimit
+
+    return TimeLimit(seconds)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode", "error", "match"),
+    [
+        (["val_loss", "val_loss"], "auto", ValueError, "distinct"),
+        ([], "auto", TypeError, "`monitor`"),
+        (["val_loss", 3], "auto", TypeError, r"`monitor\[1\]`"),
+        (["val_loss", "val_acc"], ["min"], ValueError, "a list of 2"),
+        (["val_loss", "val_acc"], ["min", "up"], ValueError, r"`mode\[1\]`"),
+    ],
+)
+def test_check_monitors_explains_in_keras_wording(monitor, mode, error, match):
+    with pytest.raises(error, match=match):
+        stopping.check_monitors(monitor, mode)

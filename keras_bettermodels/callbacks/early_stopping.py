@@ -226,7 +226,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if baseline is not None:
             _check_keras_number("baseline", baseline)
         super().__init__(
-            monitor=monitor,  # type: ignore[arg-type]
+            monitor=monitor,
             min_delta=min_delta,
             patience=patience,
             verbose=verbose,
@@ -236,7 +236,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             start_from_epoch=start_from_epoch,
         )
         if not isinstance(mode, str):
-            self.mode = list(modes)  # type: ignore[assignment]
+            self.mode = list(modes)
         self.monitors: tuple[str, ...] = monitors
         self.min_delta_mode = check_min_delta_mode(min_delta_mode)
         self.criterion = None if criterion is None else criteria.get(criterion)
@@ -256,9 +256,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 _validation.invalid_type("log_dir", "a path or None", log_dir)
             )
         self.log_dir = log_dir
-        for one in modes:
+        for name, one in zip(monitors, modes, strict=True):
             stopping.check_criterion(
-                self.criterion, patience, baseline, one == "max", monitors[0]
+                self.criterion, patience, baseline, one == "max", name
             )
         self.stopping_reason: StoppingReason | None = None
         self.criterion_history: list[dict[str, Any]] = []
@@ -311,7 +311,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def _infer_mode(self, logs: dict[str, Any] | None = None) -> None:
         minimize = []
         for i, name in enumerate(self.monitors):
-            probe = self if len(self.monitors) == 1 else _probe(self, i)
+            probe: Any = self if len(self.monitors) == 1 else _probe(self, i)
             try:
                 _compat_callbacks.set_monitor_op(probe)  # Keras' own inference
             except ValueError as error:
@@ -445,7 +445,6 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 self._stop(self._epoch, reason)
         if self.stopping_reason is not None and self.verbose > 0:
             print_msg(str(self.stopping_reason))
-        self._diagnose()
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 print_msg(
@@ -453,6 +452,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     f"{self.best_epoch + 1}."
                 )
             self.best_weights.restore(self.model)
+        self._diagnose()
 
     def _record_curves(self, logs: dict[str, Any] | None) -> None:
         """Keeps the losses and accuracies of this fit, for the diagnosis."""
@@ -463,7 +463,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 self._curves.setdefault(key, []).append(number)
 
     def _diagnose(self) -> None:
-        from keras_bettermodels.diagnose import diagnose
+        from keras_bettermodels.curves import diagnose
 
         if not {"loss", "val_loss"} <= set(self._curves):
             return  # no validation: nothing to read

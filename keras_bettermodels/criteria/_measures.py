@@ -98,7 +98,7 @@ def check_elapsed(elapsed: Any) -> float | None:
         return None
     if not isinstance(elapsed, numbers.Real) or isinstance(elapsed, bool):
         raise TypeError(_validation.invalid_type("elapsed", "seconds", elapsed))
-    if not elapsed >= 0:
+    if not float(elapsed) >= 0:
         raise ValueError(_validation.invalid_value("elapsed", "seconds, >= 0", elapsed))
     return float(elapsed)
 

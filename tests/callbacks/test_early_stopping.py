@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import pickle
+import warnings
 
 import keras
 import ml_dtypes
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from keras_bettermodels import criteria
+from keras_bettermodels._compat.callbacks import set_monitor_op
 from keras_bettermodels.callbacks import EarlyStopping, StoppingReason
 from keras_bettermodels.criteria import GL, PQ, UP, Patience
 
@@ -853,3 +856,333 @@ class TestWithoutAKerasModel:
         callback.on_train_begin()
         with pytest.raises(TypeError, match="`get_weights` and `set_weights`"):
             callback.on_epoch_end(0, {"val_loss": 0.5})
+
+
+class TestRelativeMinDelta:
+    @pytest.mark.parametrize(
+        ("values", "min_delta_mode", "expected_epochs_run"),
+        [
+            # rel: 0.95 + 0.1 * 1.0 is not below 1.0: patience 1 stops at once.
+            ([1.0, 0.95, 0.8, 0.75], "rel", 2),
+            # abs: 0.95 + 0.1 is not below 1.0 either, but 0.8 + 0.1 < 0.95 ...
+            ([1.0, 0.85, 0.8, 0.7], "abs", 3),
+            # ... where rel needs 0.8 + 0.085 < 0.85: stops at the same epoch.
+            ([1.0, 0.85, 0.8, 0.7], "rel", 3),
+            # Small values: rel's margin shrinks with them, abs' does not.
+            ([0.1, 0.05, 0.03, 0.02], "rel", 4),
+            ([0.1, 0.05, 0.03, 0.02], "abs", 2),
+        ],
+    )
+    def test_stops_at_the_hand_computed_epoch(
+        self, values, min_delta_mode, expected_epochs_run
+    ):
+        callback = EarlyStopping(
+            patience=1, min_delta=0.1, min_delta_mode=min_delta_mode
+        )
+        assert _drive(callback, values)[0] == expected_epochs_run
+
+    def test_max_mode_scales_by_the_best(self):
+        callback = EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=1, min_delta=0.1,
+            min_delta_mode="rel",
+        )  # fmt: skip
+        # 0.54 does not beat 0.5 * 1.1 = 0.55.
+        assert _drive(callback, [0.5, 0.54, 0.9], monitor="val_accuracy")[0] == 2
+
+    def test_an_unknown_mode_is_refused_in_keras_wording(self):
+        with pytest.raises(
+            ValueError, match=r"Invalid value for argument `min_delta_mode`"
+        ):
+            EarlyStopping(min_delta_mode="percent")
+
+
+LOSSES = [1.0, 1.1, 1.2, 1.3, 1.4]
+ACCURACIES = [0.5, 0.4, 0.6, 0.5, 0.5]
+
+
+class TestSeveralMetrics:
+    def _callback(self, **arguments):
+        return EarlyStopping(
+            monitor=["val_loss", "val_accuracy"], mode=["min", "max"], **arguments
+        )
+
+    @pytest.mark.parametrize(
+        ("values", "accuracies", "expected_stop_epoch"),
+        [
+            # The loss stalls from epoch 1, the accuracy from epoch 2: both
+            # have gone 2 epochs without improving at epoch 4.
+            (LOSSES, ACCURACIES, 4),
+            ([1.0, 0.9, 1.0, 1.1, 1.2], [0.5, 0.4, 0.4, 0.4, 0.4], 3),
+            (LOSSES, [0.5, 0.6, 0.7, 0.8, 0.9], None),  # never all stalled
+        ],
+    )
+    def test_stops_when_all_have_stalled(self, values, accuracies, expected_stop_epoch):
+        callback = self._callback(patience=2)
+        epochs_run, _ = _drive(callback, values, extra={"val_accuracy": accuracies})
+        if expected_stop_epoch is None:
+            assert epochs_run == len(values) and callback.stopping_reason is None
+        else:
+            assert callback.stopped_epoch == expected_stop_epoch
+            assert epochs_run == expected_stop_epoch + 1
+            assert "`val_loss`" in callback.stopping_reason
+            assert "`val_accuracy`" in callback.stopping_reason
+
+    def test_restores_the_best_epoch_of_the_first_metric(self):
+        callback = self._callback(patience=2, restore_best_weights=True)
+        _, weights = _drive(callback, LOSSES, extra={"val_accuracy": ACCURACIES})
+        assert weights == 0.0  # epoch 0: the lowest loss (the accuracy's is 2)
+        assert callback.best == 1.0 and callback.best_epoch == 0
+        assert callback.wait == 2  # epochs since any metric improved
+
+    def test_each_mode_is_inferred_as_keras_does(self, digits):
+        x, y = digits
+        keras.utils.set_random_seed(0)
+        model = _digits_model(units=8)
+        callback = EarlyStopping(monitor=["val_loss", "val_accuracy"], patience=1)
+        model.fit(
+            x[:64], y[:64], validation_data=(x[64:96], y[64:96]), epochs=2,
+            verbose=0, callbacks=[callback],
+        )  # fmt: skip
+        ours = [probe_op(callback, name) for name in callback.monitors]
+        assert ours == [keras.ops.less, keras.ops.greater]
+
+    def test_a_criterion_on_a_maximized_one_is_refused(self):
+        with pytest.raises(ValueError, match="`val_accuracy` is maximized"):
+            EarlyStopping(
+                monitor=["val_loss", "val_accuracy"], mode=["min", "max"],
+                criterion=GL(5),
+            )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("arguments", "error", "match"),
+        [
+            ({"monitor": ["val_loss", "val_loss"]}, ValueError, "distinct"),
+            ({"monitor": ["val_loss", "loss"], "mode": ["min"]}, ValueError, "`mode`"),
+            ({"monitor": 3}, TypeError, "`monitor`"),
+        ],
+    )
+    def test_bad_lists_are_explained(self, arguments, error, match):
+        with pytest.raises(error, match=match):
+            EarlyStopping(**arguments)
+
+
+def probe_op(callback, name):
+    """Keras' own EarlyStopping's mode for `name` on the callback's model."""
+    keras_callback = keras.callbacks.EarlyStopping(monitor=name)
+    keras_callback.set_model(callback.model)
+    set_monitor_op(keras_callback)
+    return keras_callback.monitor_op
+
+
+class TestTimeLimit:
+    def test_a_spent_budget_stops_with_the_time_in_the_reason(self):
+        callback = EarlyStopping(criterion=GL(5) | criteria.TimeLimit(1e-9))
+        assert _drive(callback, [1.0, 0.9, 0.8])[0] == 1
+        reason = callback.stopping_reason
+        assert reason.criterion == "TimeLimit(1e-09)" and reason.value > 0
+        assert "s since training began, time limit 1e-09 s" in reason
+
+    def test_an_unspent_budget_leaves_the_other_rules(self):
+        callback = EarlyStopping(criterion=GL(5) | criteria.TimeLimit(3600))
+        assert _drive(callback, [1.0, 0.9, 1.0])[0] == 3
+        assert callback.stopping_reason.criterion == "GL(5)"
+
+    def test_it_works_on_a_maximized_metric(self):
+        callback = EarlyStopping(
+            monitor="val_accuracy", mode="max", criterion=criteria.TimeLimit(1e-9)
+        )
+        assert _drive(callback, [0.5, 0.6], monitor="val_accuracy")[0] == 1
+
+
+def _resume(values, cut, make, extra=None):
+    """Plays `values[:cut]` on one callback, its state through JSON into a
+    fresh one, and the rest there; returns (epochs run after the cut, weight)."""
+    first = make()
+    _drive(first, values[:cut], extra=extra)  # ends with on_train_end: harmless
+    state = first.get_state()
+    weights = state.pop("best_weights")
+    state = json.loads(json.dumps(state))
+    state["best_weights"] = weights
+    second, model = make(), _tiny_model()
+    second.set_model(model)
+    model.stop_training = False
+    second.on_train_begin()
+    second.set_state(state)
+    for epoch in range(cut, len(values)):
+        model.set_weights([np.full(w.shape, epoch, "float32") for w in model.weights])
+        logs = {"val_loss": values[epoch]}
+        logs.update({k: v[epoch] for k, v in (extra or {}).items()})
+        second.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    second.on_train_end()
+    return second, float(model.get_weights()[0].flat[0])
+
+
+class TestState:
+    @pytest.mark.parametrize(
+        ("values", "expected_stop_epoch", "expected_weights"),
+        [
+            # patience 3: best 0.7 at epoch 2, stop at 5; cut after epoch 3.
+            (SEQUENCES["falls_then_rises"], 5, 2.0),
+            (SEQUENCES["noisy"], 9, 6.0),
+        ],
+    )
+    def test_a_state_put_back_stops_where_the_whole_run_does(
+        self, values, expected_stop_epoch, expected_weights
+    ):
+        def make():
+            return EarlyStopping(patience=3, restore_best_weights=True)
+
+        whole = make()
+        _, whole_weights = _drive(whole, values)
+        resumed, weights = _resume(values, 4, make)
+        assert whole.stopped_epoch == resumed.stopped_epoch == expected_stop_epoch
+        assert whole_weights == weights == expected_weights
+        assert resumed.best_epoch == whole.best_epoch
+        assert str(resumed.stopping_reason) == str(whole.stopping_reason)
+
+    def test_keras_own_forgets_its_patience_on_a_fresh_start(self):
+        values = SEQUENCES["falls_then_rises"]
+        keras_callback = keras.callbacks.EarlyStopping(patience=3)
+        _drive(keras_callback, values[:4])
+        fresh = keras.callbacks.EarlyStopping(patience=3)
+        assert _drive(fresh, values[4:])[0] == 4  # 4 more epochs, not 2
+
+    def test_several_metrics_and_time_come_back(self):
+        def make():
+            return EarlyStopping(
+                monitor=["val_loss", "val_accuracy"], mode=["min", "max"],
+                patience=2,
+            )  # fmt: skip
+
+        extra = {"val_accuracy": ACCURACIES}
+        resumed, _ = _resume(LOSSES, 3, make, extra)
+        assert resumed.stopped_epoch == 4
+        assert resumed.get_state()["elapsed"] > 0
+
+    def test_a_state_of_other_metrics_is_refused(self):
+        state = EarlyStopping(monitor="val_loss").get_state()
+        with pytest.raises(ValueError, match="Invalid value for argument `state`"):
+            EarlyStopping(monitor="loss").set_state(state)
+
+
+class TestValidationFreq:
+    def _drive_every_other(self, callback, validated):
+        """Epochs 0, 2, ... log only `loss` (not validated), as `fit` does."""
+        values = [v for value in validated for v in (None, value)]
+        model = _tiny_model()
+        callback.set_model(model)
+        model.stop_training = False
+        callback.on_train_begin()
+        for epoch, value in enumerate(values):
+            logs = {"loss": 0.5} if value is None else {"loss": 0.5, "val_loss": value}
+            callback.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        callback.on_train_end()
+        return epoch
+
+    @pytest.mark.parametrize(
+        ("validated", "expected_stop_epoch"),
+        [
+            ([1.0, 1.1, 1.2], 5),  # the 3rd validated epoch: wait 2
+            ([1.0, 0.9, 1.0, 0.95, 1.1], 7),  # wait 2 at the 4th validated
+        ],
+    )
+    def test_patience_counts_validated_epochs_silently(
+        self, validated, expected_stop_epoch
+    ):
+        callback = EarlyStopping(patience=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # no "not available"
+            self._drive_every_other(callback, validated)
+        assert callback.stopped_epoch == expected_stop_epoch
+
+    def test_a_fit_that_never_validates_still_warns(self):
+        callback = EarlyStopping(patience=2)
+        model = _tiny_model()
+        callback.set_model(model)
+        callback.on_train_begin()
+        with pytest.warns(UserWarning, match="`val_loss` which is not available"):
+            for epoch in range(3):
+                callback.on_epoch_end(epoch, {"loss": 0.5})  # no `val_` key
+            callback.on_train_end()
+
+    def test_a_real_fit_stops_at_a_validated_epoch(self, digits):
+        x, y = digits
+        keras.utils.set_random_seed(0)
+        model = _digits_model(units=32, learning_rate=0.05)
+        callback = EarlyStopping(patience=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            history = model.fit(
+                x[:200], y[:200], validation_data=(x[1000:1300], y[1000:1300]),
+                validation_freq=2, epochs=40, batch_size=200, verbose=0,
+                callbacks=[callback],
+            )  # fmt: skip
+        validated = history.history["val_loss"]
+        assert callback.stopped_epoch % 2 == 1  # epochs 1, 3, ... are validated
+        assert len(validated) == (callback.stopped_epoch + 1) // 2
+        assert validated[-1] >= validated[-2]  # patience 1: the last did not improve
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises at the start of an epoch, as Keras' own BackupAndRestore tests do."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("Interrupting!")
+
+
+def _backup_fit(digits, make, backup_dir, interrupt_at=None):
+    """Trains on digits with BackupAndRestore; interrupted and resumed if asked.
+
+    Returns the stopper of the (last) fit and the model's first kernel."""
+    x, y = digits
+    keras.utils.set_random_seed(0)
+    model = _digits_model(units=32, learning_rate=0.05)
+
+    def fit(callbacks):
+        model.fit(
+            x[:300], y[:300], validation_data=(x[1000:1300], y[1000:1300]),
+            epochs=100, batch_size=300, shuffle=False, verbose=0, callbacks=callbacks,
+        )  # fmt: skip
+
+    stopper = make()
+    backup = keras.callbacks.BackupAndRestore(str(backup_dir))
+    if interrupt_at is not None:
+        with pytest.raises(RuntimeError, match="Interrupting!"):
+            fit([backup, stopper, _Interrupt(interrupt_at)])
+        stopper = make()  # a new process: nothing of the old callback is left
+    fit([stopper, keras.callbacks.BackupAndRestore(str(backup_dir))])
+    return stopper, keras.ops.convert_to_numpy(model.weights[0])
+
+
+class TestBackupAndRestore:
+    def test_a_resumed_run_stops_like_an_uninterrupted_one(self, digits, tmp_path):
+        def make():
+            return EarlyStopping(patience=3, restore_best_weights=True)
+
+        whole, whole_kernel = _backup_fit(digits, make, tmp_path / "whole")
+        stop = whole.stopped_epoch
+        assert 0 < whole.best_epoch < stop - 1  # the cut falls inside patience
+        resumed, kernel = _backup_fit(digits, make, tmp_path / "cut", stop - 1)
+        assert resumed.stopped_epoch == stop
+        assert resumed.best_epoch == whole.best_epoch
+        assert str(resumed.stopping_reason) == str(whole.stopping_reason)
+        np.testing.assert_allclose(kernel, whole_kernel, rtol=1e-5, atol=1e-6)
+        assert not (tmp_path / "cut").exists()  # Keras removed ours with its own
+
+    def test_keras_own_early_stopping_does_not(self, digits, tmp_path):
+        def make():
+            return keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+
+        whole, _ = _backup_fit(digits, make, tmp_path / "whole")
+        stop = whole.stopped_epoch
+        resumed, _ = _backup_fit(digits, make, tmp_path / "cut", stop - 1)
+        assert resumed.stopped_epoch != stop  # it forgot its patience
