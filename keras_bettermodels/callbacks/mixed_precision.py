@@ -190,6 +190,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self._audited = False
         self._good_state: Snapshot | None = None
         self._good_epoch = -1
+        self._first_epoch = True
         self._iterations: int | None = None
         self._epoch = 0
         self._reported = False
@@ -262,6 +263,14 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._watch.reset()
+        resumed = self._first_epoch and epoch > 0
+        self._first_epoch = False
+        if resumed and self.on_nonfinite == "restore" and self.model.built:
+            # A resumed fit (`keras.callbacks.BackupAndRestore` put back the
+            # weights of epoch `epoch - 1` after our `on_train_begin`, or
+            # `initial_epoch`): that epoch's end is the last good state.
+            self._good_state = Snapshot.take(self.model)
+            self._good_epoch = epoch - 1
 
     def on_train_batch_end(
         self, batch: int, logs: dict[str, Any] | None = None

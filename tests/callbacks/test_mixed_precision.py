@@ -246,6 +246,36 @@ class TestStateWatch:
         assert len(history.history["loss"]) == 2 and guard.stopped_epoch == 1
         assert has_nan(model.get_weights()) and guard.restored_epoch is None
 
+    def test_a_run_resumed_by_backup_and_restore_restores_its_last_epoch(
+        self, tmp_path
+    ):
+        class Interrupt(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 2:
+                    raise RuntimeError("interrupted")
+
+        path = "sequential/first/kernel"
+        recorder = PlantNaN(path, epoch=-1)  # plants nothing, keeps the weights
+        with pytest.raises(RuntimeError, match="interrupted"):
+            _fit(
+                nan_hiding_model(),
+                [
+                    MixedPrecisionGuard(verbose=0),
+                    keras.callbacks.BackupAndRestore(str(tmp_path)),
+                    recorder,
+                    Interrupt(),
+                ],
+                epochs=4,
+            )
+        # The resumed fit starts from a fresh model: BackupAndRestore puts back
+        # the end of epoch 2 after the guard's `on_train_begin` has run.
+        model = nan_hiding_model()
+        guard = MixedPrecisionGuard(verbose=0)
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path))
+        _fit(model, [guard, backup, PlantNaN(path, 2)], epochs=4)
+        assert (guard.nonfinite_epoch, guard.restored_epoch) == (2, 1)
+        assert same(model.get_weights(), recorder.weights_at[1])
+
     def test_raise_names_the_variable(self):
         model = nan_hiding_model()
         guard = MixedPrecisionGuard(on_nonfinite="raise", verbose=0)
