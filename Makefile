@@ -30,10 +30,11 @@ test: venv browser-deps lint typecheck docs
 	  wheel-check pytest-tensorflow pytest-jax pytest-torch
 
 # The inner loop: lint, types and the tests that train nothing (no backend
-# computation, the plugins' payload tests), on one backend.
+# computation, the plugins' payload tests), on one backend; no child processes
+# that train or serve (searches killed mid-way, a real TensorBoard, the wheel).
 test-quick: venv lint typecheck
 	KERAS_BACKEND=torch $(BIN)/pytest -q -m \
-	  "(backend_independent or tensorflow_pass) and not slow and not browser"
+	  "(backend_independent or tensorflow_pass) and not slow and not browser and not processes"
 
 lint: venv
 	$(BIN)/ruff check .

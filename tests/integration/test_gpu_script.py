@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu.sh"
 
 
-pytestmark = pytest.mark.backend_independent  # the script runs its own processes
+pytestmark = [pytest.mark.backend_independent, pytest.mark.processes]  # own processes
 
 
 def _run_quick(directory: Path, backends: str) -> tuple[int, str]:

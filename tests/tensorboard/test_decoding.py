@@ -158,6 +158,7 @@ def test_the_timing_plugin_refuses_a_hostile_report_with_the_reason(tmp_path):
     assert deep["report"] is None and "nested deeper" in deep["error"]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("flags", [("--load_fast=false",), ()], ids=["slow", "fast"])
 def test_a_real_tensorboard_serves_the_good_run_beside_hostile_ones(
     hostile_logs, tmp_path, flags
