@@ -16,6 +16,12 @@ the retrain saw,
 It prints both accuracies per seed, their difference (b) - (a), and the mean
 and standard deviation over the seeds.
 
+Part 1b, cross-validated (`--part cv`): the same comparison for `RandomSearch`
+with `cv=5` (`--cv K` to change it): the search sees the training and
+validation splits as one data set (80 %) and scores each trial by 5-fold
+cross-validation; the retrain trains on all of it for the median of the
+folds' best epoch counts. Same test split, seeds and budget.
+
 Part 2, throughput. The same search on the digits, distributed the way
 keras-tuner distributes it: a chief and one, then two, workers, each a process,
 on 127.0.0.1. Trials per minute are counted from the first trial's start to
@@ -28,8 +34,8 @@ Run from the repository root, on any Keras backend:
     KERAS_BACKEND=jax python benchmarks/random_search.py
 
 `--quick` (or `KBM_QUICK=1`) runs 2 seeds and fewer trials and epochs (a smoke
-test); `--tuner NAME` (repeatable) picks tuners; `--part accuracy|throughput`
-runs one part.
+test); `--tuner NAME` and `--data digits|breast_cancer` (repeatable) pick
+tuners and data sets; `--part accuracy|cv|throughput` runs one part.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 QUICK = os.environ.get("KBM_QUICK") == "1" or "--quick" in sys.argv
 TUNERS = ("RandomSearch", "Hyperband", "BayesianOptimization", "GridSearch")
+DATA_SETS = ["digits", "breast_cancer"]
 SEEDS = (0, 1) if QUICK else (0, 1, 2, 3, 4)
 MAX_TRIALS = 2 if QUICK else 6
 EPOCHS = 3 if QUICK else 20
@@ -117,9 +124,14 @@ def tuner_arguments(tuner: str) -> dict[str, Any]:
 
 
 def accuracy_run(
-    name: str, seed: int, directory: str, tuner_name: str = "RandomSearch"
+    name: str,
+    seed: int,
+    directory: str,
+    tuner_name: str = "RandomSearch",
+    cv: int | None = None,
 ) -> tuple[float, float, Any]:
     import keras
+    import numpy as np
 
     from keras_bettermodels import tuners
 
@@ -135,18 +147,17 @@ def accuracy_run(
         objective="val_accuracy",
         seed=seed + 1,
         directory=directory,
-        project_name=f"{tuner_name}-{name}-{seed}",
+        project_name=f"{tuner_name}-{name}-{seed}-cv{cv}",
         overwrite=True,
+        cv=cv,
         **tuner_arguments(tuner_name),
     )
-    tuner.search(
-        x,
-        y,
-        epochs=EPOCHS,
-        batch_size=BATCH_SIZE,
-        validation_data=(x_val, y_val),
-        verbose=0,
-    )
+    if cv is None:
+        data_kwargs: dict[str, Any] = {"validation_data": (x_val, y_val)}
+    else:  # the folds hold out: the search sees training + validation as one
+        x, y = np.concatenate([x, x_val]), np.concatenate([y, y_val])
+        data_kwargs = {}
+    tuner.search(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=0, **data_kwargs)
     best = tuner.get_best_models(1)[0]
     retrained = tuner.get_retrained_model()
     scores = [
@@ -167,16 +178,26 @@ def part_accuracy(directory: str, tuner_names: tuple[str, ...] = TUNERS) -> None
         _accuracy_table(directory, tuner_name)
 
 
-def _accuracy_table(directory: str, tuner_name: str) -> None:
+def part_cv(directory: str, cv: int) -> None:
+    print(
+        f"\nPart 1b: the same with cv={cv} (RandomSearch): the search sees "
+        f"training + validation (80 %) and scores trials by {cv}-fold "
+        "cross-validation; test split as above"
+    )
+    print("\nRandomSearch")
+    _accuracy_table(directory, "RandomSearch", cv)
+
+
+def _accuracy_table(directory: str, tuner_name: str, cv: int | None = None) -> None:
     header = (
         f"{'data set':<14}{'seed':>5}{'best model':>12}{'retrained':>11}"
         f"{'difference':>12}  retrain"
     )
     print(header)
-    for name in ("digits", "breast_cancer"):
+    for name in DATA_SETS:
         differences, bests, retraineds = [], [], []
         for seed in SEEDS:
-            best, retrained, info = accuracy_run(name, seed, directory, tuner_name)
+            best, retrained, info = accuracy_run(name, seed, directory, tuner_name, cv)
             bests.append(best)
             retraineds.append(retrained)
             differences.append(retrained - best)
@@ -324,8 +345,12 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("DIRECTORY", "RECORDS"))
     parser.add_argument("--quick", action="store_true", help="a smoke test")
     parser.add_argument("--tuner", action="append", choices=TUNERS)
-    parser.add_argument("--part", choices=("accuracy", "throughput"))
+    parser.add_argument("--part", choices=("accuracy", "cv", "throughput"))
+    parser.add_argument("--cv", type=int, default=5, help="folds of part 1b")
+    parser.add_argument("--data", action="append", choices=DATA_SETS)
     args = parser.parse_args()
+    if args.data:
+        DATA_SETS[:] = args.data
     if args.child:
         return child(*args.child)
     import warnings
@@ -339,6 +364,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as root:
         if args.part in (None, "accuracy"):
             part_accuracy(root, tuple(args.tuner or TUNERS))
+        if args.part in (None, "cv"):
+            part_cv(root, args.cv)
         if args.part in (None, "throughput"):
             part_throughput(root)
     return 0

@@ -55,8 +55,10 @@ def test_public_surface():
         "GridSearch",
         "Hyperband",
         "RandomSearch",
+        "ResultsTable",
         "RetrainInfo",
         "RetrainOnFullData",
+        "one_standard_error",
     ]
     for name in ("RandomSearch", "Hyperband", "BayesianOptimization", "GridSearch"):
         assert name in keras_bettermodels.__all__

@@ -419,16 +419,69 @@ class TrialLogDirHook:
     keras-tuner 1.4.8's `Tuner.run_trial` calls `TENSORBOARD_DIR_HOOK` on each
     execution's deep-copied callbacks before the fit. This override calls the
     subclass's `_trial_log_dirs(callbacks, trial, execution, keras_tuners)`,
-    where `keras_tuners()` runs keras-tuner's own hook.
+    where `keras_tuners(trial)` runs keras-tuner's own hook for the trial it
+    is given (a cross-validated fold passes one named after the fold).
     """
 
     # Defined by the subclass: points the trial's callbacks at their folders.
-    _trial_log_dirs: Callable[[list[Any], Any, int, Callable[[], None]], None]
+    _trial_log_dirs: Callable[[list[Any], Any, int, Callable[[Any], None]], None]
 
     def _configure_tensorboard_dir(
         self, callbacks: list[Any], trial: Any, execution: int = 0
     ) -> None:
         parent = getattr(super(), TENSORBOARD_DIR_HOOK)
-        self._trial_log_dirs(
-            callbacks, trial, execution, lambda: parent(callbacks, trial, execution)
-        )
+
+        def keras_tuners(shown: Any) -> None:
+            parent(callbacks, shown, execution)
+
+        self._trial_log_dirs(callbacks, trial, execution, keras_tuners)
+
+
+# keras-tuner 1.4.8, `Tuner._get_checkpoint_fname(trial_id)`: the path of a
+# trial's best-epoch checkpoint, which `SaveBestEpoch` writes, `load_model`
+# reads and `Hyperband` loads to resume a trial of the previous round.
+CHECKPOINT_PATH_HOOK = "_get_checkpoint_fname"
+
+
+class CheckpointPathHook:
+    """Mixin for a keras-tuner `Tuner`: lets the subclass name trial checkpoints.
+
+    keras-tuner 1.4.8's `Tuner` asks `CHECKPOINT_PATH_HOOK` for the path of a
+    trial's checkpoint. This override returns the subclass's
+    `_checkpoint_path(trial_id, path)`, where `path` is keras-tuner's.
+    """
+
+    # Defined by the subclass: the checkpoint path to use instead of `path`.
+    _checkpoint_path: Callable[[Any, str], str]
+
+    def _get_checkpoint_fname(self, trial_id: Any) -> str:
+        path = getattr(super(), CHECKPOINT_PATH_HOOK)(trial_id)
+        return self._checkpoint_path(trial_id, path)
+
+
+def checkpoint_path(tuner: Any, trial_id: Any) -> str:
+    """The path of a trial's best-epoch checkpoint (`CHECKPOINT_PATH_HOOK`)."""
+    return str(getattr(tuner, CHECKPOINT_PATH_HOOK)(trial_id))
+
+
+def trial_metrics(results: Any, objective: Any) -> tuple[dict[str, float], int]:
+    """A run's metrics and best step, as keras-tuner reports a trial's.
+
+    `results` is what `Tuner.run_trial` returns (a History, a dict, a number,
+    or a list of them, one per execution); keras-tuner 1.4.8's
+    `tuner_utils.convert_to_metrics_dict` and `get_best_step` turn it into the
+    metrics at the best epoch (averaged over executions) and the best epoch.
+    """
+    from keras_tuner.src.engine import tuner_utils
+
+    metrics = tuner_utils.convert_to_metrics_dict(results, objective)
+    step = tuner_utils.get_best_step(results, objective)
+    return {str(k): float(v) for k, v in metrics.items()}, int(step)
+
+
+def oracle_seed(oracle: Any) -> int | None:
+    """The oracle's seed; a distributed worker's `OracleClient` (keras-tuner
+    1.4.8) hides it, and the worker's own oracle (`_oracle`) holds it."""
+    local = getattr(oracle, "_oracle", oracle)
+    seed = getattr(local, "seed", None)
+    return None if seed is None else int(seed)

@@ -8,6 +8,7 @@ one's own. Importing this package imports keras-tuner, Keras and the Keras
 backend; `BayesianOptimization`'s scikit-learn and SciPy come with the package.
 """
 
+from keras_bettermodels.tuners._results import ResultsTable, one_standard_error
 from keras_bettermodels.tuners.bayesian import BayesianOptimization
 from keras_bettermodels.tuners.grid_search import GridSearch
 from keras_bettermodels.tuners.hyperband import Hyperband
@@ -19,6 +20,8 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "RandomSearch",
+    "ResultsTable",
     "RetrainInfo",
     "RetrainOnFullData",
+    "one_standard_error",
 ]

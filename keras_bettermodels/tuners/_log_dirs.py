@@ -5,12 +5,14 @@ During a search keras-tuner points a `keras.callbacks.TensorBoard` at
 same on every backend, point each keras-bettermodels callback with a
 `log_dir` at `<log_dir>/<trial_id>` (`<log_dir>/<trial_id>/execution<n>` with
 several executions per trial), and both kinds at `<log_dir>/retrain` for the
-retrain. Nothing is written to `<log_dir>` itself.
+retrain. Nothing is written to `<log_dir>` itself but, once the search has
+ended, the HParams experiment summary (`_hparams`).
 """
 
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -33,19 +35,30 @@ def trial_log_dirs(
     trial: Any,
     execution: int,
     executions_per_trial: int,
-    keras_tuners: Callable[[], None],
+    keras_tuners: Callable[[Any], None],
+    fold: int | None = None,
 ) -> None:
     """Gives each trial's callbacks their own log folder.
+
+    With `cv`, each fold is a run of its own: `<trial_id>/fold<k>` stands
+    for the trial id in every path.
 
     Args:
         callbacks: one execution's deep-copied callbacks.
         trial: the trial.
         execution: the execution's index.
         executions_per_trial: the tuner's.
-        keras_tuners: runs keras-tuner's own hook on `callbacks`.
+        keras_tuners: runs keras-tuner's own hook on `callbacks`, for the
+            trial it is given.
+        fold: the fold being trained, with `cv`; `None` otherwise.
     """
     ours = [c for c in callbacks if logs_itself(c)]
-    keras_tuners()
+    if fold is not None:
+        trial = types.SimpleNamespace(
+            trial_id=os.path.join(str(trial.trial_id), f"fold{fold}"),
+            hyperparameters=trial.hyperparameters,
+        )
+    keras_tuners(trial)
     if keras.backend.backend() != "tensorflow":
         # keras-tuner's hook returns early off TensorFlow (its HParams
         # callback imports it), and every trial's TensorBoard would write

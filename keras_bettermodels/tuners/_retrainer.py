@@ -24,7 +24,7 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_bettermodels import _snapshot
 from keras_bettermodels._compat import tuner as _kt
 from keras_bettermodels._compat.io import print_msg
-from keras_bettermodels.tuners import _data, _log_dirs, _trials
+from keras_bettermodels.tuners import _data, _log_dirs, _results
 from keras_bettermodels.tuners._info import (
     BEST_STEP,
     RETRAIN_EPOCHS,
@@ -67,7 +67,7 @@ class Retrainer:
         """
         tuner = self.tuner
         verbose = verbose_of(fit_args, fit_kwargs)
-        trial = _trials.best_completed_trial(tuner.oracle)
+        trial = _results.trial_to_retrain(tuner)
         if trial is None:
             message = (
                 "No trial has completed, so there are no best hyperparameters "
@@ -110,7 +110,7 @@ class Retrainer:
             )
         for note in full.notes:
             say(verbose, f"Note: {note}")
-        if full.kind == _data.TRAINING_ONLY and not after_search:
+        if full.kind == _data.TRAINING_ONLY and not after_search and tuner.cv is None:
             say(
                 verbose,
                 "Note: no validation data given: retraining on the data given "
@@ -120,7 +120,8 @@ class Retrainer:
             verbose,
             f"Retraining the best hyperparameters (trial {trial.trial_id}, "
             f"{tuner.oracle.objective.name}={_number(trial.score)}) on "
-            f"{_describe_data(full)} for {epochs} epoch{'s' * (epochs != 1)} "
+            f"{_describe_data(full, tuner.cv is not None)} for {epochs} "
+            f"epoch{'s' * (epochs != 1)} "
             f"({_describe_source(source, tuner._best_epoch_count(trial)[1])}).",
         )
 
@@ -205,7 +206,7 @@ class Retrainer:
         trial id alone could be another search's.
         """
         tuner = self.tuner
-        best = best if best is not None else _trials.best_completed_trial(tuner.oracle)
+        best = best if best is not None else _results.trial_to_retrain(tuner)
         if best is None:
             return False
         if info.trial_id == str(best.trial_id):
@@ -233,7 +234,7 @@ class Retrainer:
         if self.saved_is_best(info):
             return
         tuner = self.tuner
-        best = _trials.best_completed_trial(tuner.oracle)
+        best = _results.trial_to_retrain(tuner)
         objective = tuner.oracle.objective.name
         now = (
             "no trial has completed"
@@ -378,7 +379,9 @@ def _validation_samples(full: _data.FullData) -> int | None:
     return full.validation_samples
 
 
-def _describe_data(full: _data.FullData) -> str:
+def _describe_data(full: _data.FullData, cv: bool = False) -> str:
+    if cv and full.kind == _data.TRAINING_ONLY and full.samples is not None:
+        return f"all {full.samples} samples the folds were drawn from"
     if full.kind == _data.ARRAYS:
         return (
             f"{full.samples} samples ({full.train_samples} training + "

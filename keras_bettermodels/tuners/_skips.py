@@ -75,7 +75,7 @@ def _skip_reason_before(tuner: Any, plan: _data.DataPlan, verbose: Any) -> str |
             "pass `retrain_epochs=` to the tuner"
         )
     else:
-        if plan.found.kind == _data.TRAINING_ONLY:
+        if plan.found.kind == _data.TRAINING_ONLY and tuner.cv is None:
             warnings.warn(
                 "No validation data (`validation_data` or `validation_split`): "
                 "the retrain after the search has nothing to add, and retrains "

@@ -446,19 +446,58 @@ class RetrainStore:
 
     @staticmethod
     def write_fit_result(
-        trial_dir: str, results: list[Any], histories: list[Any]
+        trial_dir: str,
+        results: list[Any],
+        histories: list[Any],
+        seconds: float | None = None,
+        params: int | None = None,
     ) -> None:
         """Notes in `fit_result.json` whether the trial's fit returned a History,
         which tells the retrain whether the trial's `best_step` is an epoch count."""
+        RetrainStore.write_fit_record(
+            trial_dir,
+            returned_history=bool(results) and len(histories) == len(results),
+            epochs_run=[len(h.epoch) for h in histories],
+            seconds=seconds,
+            params=params,
+        )
+
+    @staticmethod
+    def write_fit_record(
+        trial_dir: str,
+        *,
+        returned_history: bool,
+        epochs_run: list[int],
+        seconds: float | None = None,
+        params: int | None = None,
+    ) -> None:
+        """Writes `fit_result.json`: the fit's result type, epochs run per fit
+        (execution or fold), and the trial's seconds and parameter count."""
         from keras_bettermodels._compat import tuner as _kt
 
         _kt.save_json(
             os.path.join(trial_dir, FIT_RESULT),
             {
-                "returned_history": bool(results) and len(histories) == len(results),
-                "epochs_run": [len(h.epoch) for h in histories],
+                "returned_history": returned_history,
+                "epochs_run": epochs_run,
+                "seconds": seconds,
+                "params": params,
             },
         )
+
+    @staticmethod
+    def read_fit_record(trial_dir: str) -> dict[str, Any]:
+        """`fit_result.json`'s contents; `{}` when it is missing or damaged."""
+        from keras_bettermodels._compat import tuner as _kt
+
+        path = os.path.join(trial_dir, FIT_RESULT)
+        if not _kt.exists(path):
+            return {}
+        try:
+            document = _kt.load_json(path)
+        except _kt.DamagedProjectFile:
+            return {}
+        return document if isinstance(document, dict) else {}
 
     @staticmethod
     def returned_history(trial_dir: str) -> bool | None:

@@ -67,6 +67,8 @@ class Hyperband(RetrainOnFullData, keras_tuner.Hyperband):
     """
 
     def _best_epoch_count(self, trial: Any) -> tuple[int, str]:
+        if self.cv is not None:  # fold by fold along the chain, then the median
+            return super()._best_epoch_count(trial)
         counts = []
         while trial is not None:
             counts.append(int(trial.best_step or 0) + 1)
@@ -80,6 +82,10 @@ class Hyperband(RetrainOnFullData, keras_tuner.Hyperband):
             "the best trial's best epoch count over its bracket's rounds, "
             f"best_step + 1 per round: {terms} = {total}"
         )
+
+    def _resumed_trial(self, trial: Any) -> Any:
+        resumed = trial.hyperparameters.values.get(_RESUMED_TRIAL)
+        return None if resumed is None else self.oracle.get_trial(resumed)
 
     def _retrain_hyperparameters(self, trial: Any) -> Any:
         # Without `tuner/trial_id`, the model is built fresh instead of

@@ -9,6 +9,7 @@ retrain cannot run), `_retrainer` (the retrain), `_store` (its files),
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,16 @@ import keras
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import tuner as _kt
-from keras_bettermodels.tuners import _log_dirs, _signature, _skips, _trials
+from keras_bettermodels.tuners import (
+    _cv,
+    _data,
+    _hparams,
+    _log_dirs,
+    _results,
+    _signature,
+    _skips,
+    _trials,
+)
 from keras_bettermodels.tuners._info import RetrainInfo
 from keras_bettermodels.tuners._retrainer import Retrainer, say, verbose_of
 from keras_bettermodels.tuners._store import RetrainStore
@@ -30,7 +40,7 @@ else:
     _TunerBase = object
 
 
-class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
+class RetrainOnFullData(_kt.TrialLogDirHook, _kt.CheckpointPathHook, _TunerBase):
     """Mixin for a keras-tuner `Tuner`: retrains the best hyperparameters on all data.
 
     Put it before a keras-tuner tuner class, `class MyTuner(RetrainOnFullData,
@@ -62,7 +72,10 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
     (`<log_dir>/<trial_id>/execution<n>` when `executions_per_trial > 1`), so
     TensorBoard shows one run per trial, and both kinds at
     `<log_dir>/retrain` for the retrain. Nothing is written to `<log_dir>`
-    itself during a search.
+    itself during a search. Each trial's runs carry TensorBoard's HParams
+    summaries (its hyperparameters, and its objective when it ends) on every
+    backend, and `<log_dir>` gets the HParams experiment summary when the
+    search ends, so the HParams tab lists every trial.
 
     `get_retrained_model()` returns the result; it is also saved as
     `retrained.keras` in the project directory, so a reloaded project has it.
@@ -101,6 +114,21 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
         retrain_epochs: epochs of the retrain, a positive integer; `None`
             uses the best trial's best epoch count (see above). Defaults to
             `None`.
+        cv: cross-validated trials: an int `k` (scikit-learn's
+            `StratifiedKFold` for classification targets, else `KFold`, both
+            shuffled with the tuner's `seed`) or any object with
+            scikit-learn's `split(x, y)`. Each trial then trains once per fold
+            of the `x`, `y` given to `search` (no validation data), its
+            objective is the mean of the folds' values, and its metrics hold
+            the fold values (`<objective>_fold<k>`) and their standard
+            deviation (`<objective>_std`). The retrain trains on all of
+            `x`, `y` for the median of the folds' best epoch counts. `None`
+            searches as keras-tuner does. Defaults to `None`.
+        select: which trial the retrain trains, as scikit-learn's
+            `refit=callable`: a function given `results_table()` that returns
+            a row of it (or a trial id, or a row index), for example
+            `one_standard_error`. `None` retrains the best trial. Defaults to
+            `None`.
         **kwargs: the keyword arguments of the keras-tuner tuner:
             `directory`, `project_name`, `overwrite`, `executions_per_trial`,
             `optimizer`, ...
@@ -111,10 +139,11 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
             A reloaded project reads it back from `retrained.json`.
 
     Raises:
-        TypeError: for a `retrain_on_full_data` that is not a bool or a
-            `retrain_epochs` that is not an integer.
-        ValueError: for a `retrain_epochs` below 1; for `hypermodel=None`
-            without a `run_trial` override, as keras-tuner.
+        TypeError: for a `retrain_on_full_data` that is not a bool, a
+            `retrain_epochs` that is not an integer, a `cv` that is neither an
+            integer nor a splitter, or a `select` that is not callable.
+        ValueError: for a `retrain_epochs` below 1, a `cv` below 2; for
+            `hypermodel=None` without a `run_trial` override, as keras-tuner.
 
     Example:
 
@@ -139,6 +168,8 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
         *args: Any,
         retrain_on_full_data: bool = True,
         retrain_epochs: int | None = None,
+        cv: Any = None,
+        select: Callable[[Any], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.retrain_on_full_data = _validation.check_bool(
@@ -149,6 +180,12 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
             if retrain_epochs is None
             else _validation.check_int("retrain_epochs", retrain_epochs, minimum=1)
         )
+        self.cv = _cv.check_cv(cv)
+        self.select = _results.check_select(select)
+        self._current_fold: int | None = None
+        self._trial_params: dict[str, int] = {}
+        self._folds: _cv.Folds | None = None
+        self._hparams_runs: dict[str, list[str]] = {}
         bound = _signature.bind_parent_arguments(
             type(self), RetrainOnFullData, args, kwargs
         )
@@ -199,6 +236,9 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
         """
         verbose = verbose_of(fit_args, fit_kwargs)
         plan, skip = None, None
+        self._folds = None
+        if self.cv is not None:
+            self._folds = self._cv_folds(_data.fit_arguments(fit_args, fit_kwargs))
         if self.retrain_on_full_data:
             plan, skip = _skips.plan_search(self, fit_args, fit_kwargs, verbose)
         if _kt.is_chief_oracle():
@@ -212,9 +252,13 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
             # project that restarted from scratch, over its completed trial.
             self.save()
             super().search(*fit_args, **fit_kwargs)
-        if not self.retrain_on_full_data or _kt.is_worker(self):
+        if _kt.is_worker(self):
             return
-        trial = _trials.best_completed_trial(self.oracle)
+        callbacks = _data.fit_arguments(fit_args, fit_kwargs).get("callbacks")
+        _hparams.write_experiments(callbacks, self.oracle)
+        if not self.retrain_on_full_data:
+            return
+        trial = _results.trial_to_retrain(self)
         if skip is None and trial is not None:
             skip = _skips.skip_reason_after(self, trial)
         if skip is not None:
@@ -240,14 +284,56 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
         HyperModel's `fit` returned a History, which tells the retrain whether
         the trial's `best_step` is an epoch count.
         """
+        objective = self.oracle.objective
+        if self.cv is not None:
+            metrics = _cv.run_folds(self, trial, args, kwargs, super().run_trial)
+            _hparams.end_trial(
+                self._hparams_runs, trial, objective, metrics[objective.name]
+            )
+            return metrics
+        start = time.monotonic()
         results = super().run_trial(trial, *args, **kwargs)
         items = results if isinstance(results, list) else [results]
         histories = [r for r in items if isinstance(r, keras.callbacks.History)]
         _trials.check_objective_logged(self.oracle.objective, histories)
         RetrainStore.write_fit_result(
-            self.get_trial_dir(trial.trial_id), items, histories
+            self.get_trial_dir(trial.trial_id),
+            items,
+            histories,
+            seconds=time.monotonic() - start,
+            params=self._trial_params.get(str(trial.trial_id)),
         )
+        if str(trial.trial_id) in self._hparams_runs:
+            value = None
+            if histories and len(histories) == len(items):
+                metrics, _ = _kt.trial_metrics(results, objective)
+                value = objective.get_value(metrics)
+            _hparams.end_trial(self._hparams_runs, trial, objective, value)
         return results
+
+    def on_epoch_end(
+        self, trial: Any, model: Any, epoch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        """keras-tuner's hook at each epoch's end; notes the model's size."""
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        if epoch == 0 or str(trial.trial_id) not in self._trial_params:
+            self._trial_params[str(trial.trial_id)] = int(model.count_params())
+
+    def results_table(self) -> _results.ResultsTable:
+        """One row per trial, as a list of dicts, like Optuna's `trials_dataframe()`.
+
+        Each row holds `trial_id`, `status`, every hyperparameter (by its
+        name), `objective` (the trial's score), `best_epoch` (the epoch count
+        the retrain would use for it), `epochs_run`, `seconds` and `params`
+        (the model's parameter count); with `cv`, also `objective_std` and
+        `fold_values` (a list, one value per fold). `pandas.DataFrame(rows)`
+        makes a data frame of it, and `rows.to_csv(path)` writes a CSV file.
+
+        Returns:
+            A `ResultsTable`: a `list` of dicts, in the order the trials
+            started, with `to_csv(path)`.
+        """
+        return _results.results_table(self)
 
     def retrain(self, *fit_args: Any, **fit_kwargs: Any) -> keras.Model:
         """Retrains the best hyperparameters on training + validation data.
@@ -306,10 +392,29 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
             console. A tuner whose trials resume other trials' models
             (`Hyperband`) adds theirs.
         """
+        if self.cv is not None:
+            return _results.cv_epoch_count(self, trial)
         best_step = int(trial.best_step or 0)
         return best_step + 1, (
             f"the best trial's best epoch count, best_step + 1 = {best_step} + 1"
         )
+
+    def _resumed_trial(self, trial: Any) -> Any:
+        """The trial whose model `trial` resumed (`Hyperband`'s rounds), or `None`."""
+        return None
+
+    def _cv_folds(self, named: dict[str, Any]) -> _cv.Folds:
+        """The search's folds of the `fit` arguments `named` (made once per search)."""
+        if self._folds is None:
+            seed = _kt.oracle_seed(self.oracle)
+            self._folds = _cv.make_folds(self.cv, named, seed)
+        return self._folds
+
+    def _checkpoint_path(self, trial_id: Any, path: str) -> str:
+        """A fold's own checkpoint while it trains, with `cv`; else keras-tuner's."""
+        if self._current_fold is None:
+            return path
+        return _cv.fold_checkpoint(path, self._current_fold)
 
     def _retrain_hyperparameters(self, trial: Any) -> Any:
         """The hyperparameters the retrain builds and fits the model with."""
@@ -320,12 +425,18 @@ class RetrainOnFullData(_kt.TrialLogDirHook, _TunerBase):
         callbacks: list[Any],
         trial: Any,
         execution: int,
-        keras_tuners: Callable[[], None],
+        keras_tuners: Callable[[Any], None],
     ) -> None:
         """Gives each trial's callbacks their own log folder (see `_log_dirs`)."""
         _log_dirs.trial_log_dirs(
-            callbacks, trial, execution, self.executions_per_trial, keras_tuners
+            callbacks,
+            trial,
+            execution,
+            self.executions_per_trial,
+            keras_tuners,
+            fold=self._current_fold,
         )
+        _hparams.start_runs(self._hparams_runs, callbacks, trial, self._current_fold)
 
     @classmethod
     def _trains_by_itself(cls) -> bool:

@@ -182,17 +182,52 @@ def test_the_log_dir_hook_hands_keras_tuners_hook_on(tmp_path, monkeypatch):
     monkeypatch.setattr(
         keras_tuner.Tuner,
         kt.TENSORBOARD_DIR_HOOK,
-        lambda self, callbacks, trial, execution: called.append(execution),
+        lambda self, callbacks, trial, execution: called.append((trial, execution)),
     )
 
     class Hooked(kt.TrialLogDirHook, keras_tuner.RandomSearch):
         def _trial_log_dirs(self, callbacks, trial, execution, keras_tuners):
             called.append(("ours", callbacks, trial, execution))
-            keras_tuners()
+            keras_tuners("shown")
 
     tuner = Hooked(_build, objective="val_loss", max_trials=1, directory=str(tmp_path))
     getattr(tuner, kt.TENSORBOARD_DIR_HOOK)(["cb"], "trial", 2)
-    assert called == [("ours", ["cb"], "trial", 2), 2]
+    assert called == [("ours", ["cb"], "trial", 2), ("shown", 2)]
+
+
+def test_the_checkpoint_hook_lets_the_subclass_name_the_checkpoint(tmp_path):
+    class Hooked(kt.CheckpointPathHook, keras_tuner.RandomSearch):
+        def _checkpoint_path(self, trial_id, path):
+            return f"{path}.{trial_id}"
+
+    tuner = Hooked(_build, objective="val_loss", max_trials=1, directory=str(tmp_path))
+    theirs = keras_tuner.RandomSearch._get_checkpoint_fname(tuner, "7")
+    assert kt.checkpoint_path(tuner, "7") == f"{theirs}.7"
+    assert theirs.startswith(tuner.get_trial_dir("7"))
+
+
+def test_trial_metrics_are_keras_tuners_best_epoch_metrics_and_step():
+    objective = keras_tuner.Objective("val_loss", "min")
+    history = keras.callbacks.History()
+    history.history = {"val_loss": [0.5, 0.2, 0.3], "loss": [1.0, 0.6, 0.4]}
+    history.epoch = [0, 1, 2]
+    assert kt.trial_metrics(history, objective) == ({"val_loss": 0.2, "loss": 0.6}, 1)
+    other = keras.callbacks.History()
+    other.history = {"val_loss": [0.4, 0.4, 0.1], "loss": [1.0, 1.0, 0.2]}
+    other.epoch = [0, 1, 2]
+    metrics, step = kt.trial_metrics([history, other], objective)
+    assert metrics == pytest.approx({"val_loss": 0.15, "loss": 0.4}) and step == 1
+
+
+def test_oracle_seed_is_the_oracles_and_a_clients_wrapped_oracles(tuner):
+    seeded = keras_tuner.oracles.RandomSearchOracle("val_loss", max_trials=1, seed=9)
+    assert kt.oracle_seed(seeded) == 9
+
+    class Client:  # keras-tuner's OracleClient keeps the worker's oracle so
+        def __init__(self, oracle):
+            self._oracle = oracle
+
+    assert kt.oracle_seed(Client(seeded)) == 9
 
 
 def test_effective_run_trial_skips_the_given_class():

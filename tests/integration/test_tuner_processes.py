@@ -39,7 +39,7 @@ TRAIN, VALIDATION = 500, 150
 DEADLINE = 240.0  # seconds: a bound, never a wait
 PROCESS_BACKEND = "tensorflow"
 
-pytestmark = pytest.mark.backend_independent
+pytestmark = [pytest.mark.backend_independent, pytest.mark.processes]
 
 
 class Processes:

@@ -35,7 +35,7 @@ def test_ours_get_the_trials_folder_after_keras_tuners_hook(
     ours = EarlyStopping(monitor="loss", log_dir=str(tmp_path))
     seen = []
     _log_dirs.trial_log_dirs(
-        [ours], _Trial(), 2, executions, lambda: seen.append(ours.log_dir)
+        [ours], _Trial(), 2, executions, lambda _trial: seen.append(ours.log_dir)
     )
     assert seen == [str(tmp_path)]
     assert ours.log_dir == os.path.join(str(tmp_path), *expected)
@@ -43,7 +43,7 @@ def test_ours_get_the_trials_folder_after_keras_tuners_hook(
 
 def test_keras_tensorboard_gets_keras_tuners_layout_off_tensorflow(tmp_path):
     board = keras.callbacks.TensorBoard(log_dir=str(tmp_path))
-    _log_dirs.trial_log_dirs([board], _Trial(), 1, 1, lambda: None)
+    _log_dirs.trial_log_dirs([board], _Trial(), 1, 1, lambda _trial: None)
     if keras.backend.backend() == "tensorflow":  # keras-tuner's own hook moves it
         assert board.log_dir == str(tmp_path)
     else:

@@ -34,5 +34,7 @@ class TestTheParentsContract:
         assert [(p.name, p.default, p.kind) for p in new] == [
             ("retrain_on_full_data", True, inspect.Parameter.KEYWORD_ONLY),
             ("retrain_epochs", None, inspect.Parameter.KEYWORD_ONLY),
+            ("cv", None, inspect.Parameter.KEYWORD_ONLY),
+            ("select", None, inspect.Parameter.KEYWORD_ONLY),
             ("kwargs", inspect.Parameter.empty, inspect.Parameter.VAR_KEYWORD),
         ]

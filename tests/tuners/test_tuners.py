@@ -116,6 +116,8 @@ class TestEachTuner:
         assert [(p.name, p.default, p.kind) for p in parameters[len(expected) :]] == [
             ("retrain_on_full_data", True, inspect.Parameter.KEYWORD_ONLY),
             ("retrain_epochs", None, inspect.Parameter.KEYWORD_ONLY),
+            ("cv", None, inspect.Parameter.KEYWORD_ONLY),
+            ("select", None, inspect.Parameter.KEYWORD_ONLY),
             ("kwargs", inspect.Parameter.empty, inspect.Parameter.VAR_KEYWORD),
         ]
 
@@ -379,6 +381,21 @@ class TestOverridesSave:
         keras.saving.load_model(path)
 
 
+def _folders_and_experiment(logs):
+    """The folders in `logs`, after checking that its files hold nothing but
+    the HParams experiment summary, written when the search ends."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    files = [name for name in os.listdir(logs) if not (logs / name).is_dir()]
+    assert len(files) == 1 and files[0].startswith("events.out.tfevents.")
+    accumulator = EventAccumulator(str(logs))
+    accumulator.Reload()
+    assert accumulator.Tags()["tensors"] == ["_hparams_/experiment"]
+    return sorted(name for name in os.listdir(logs) if (logs / name).is_dir())
+
+
 class TestLogDirsPerTrial:
     def _callbacks(self, log_dir):
         return [
@@ -403,10 +420,11 @@ class TestLogDirsPerTrial:
         for call, trial_id in zip(trials, ids, strict=True):
             assert call["log_dirs"] == [os.path.join(str(logs), trial_id)] * 2
         assert retrain["log_dirs"] == [os.path.join(str(logs), "retrain")] * 2
-        # Nothing written to the user's folder itself: one folder per run.
-        assert sorted(os.listdir(logs)) == sorted([*ids, "retrain"])
-        assert all((logs / name).is_dir() for name in os.listdir(logs))
-        assert all(os.listdir(logs / name) for name in os.listdir(logs))
+        # One folder per run; in the user's folder itself, once the search
+        # has ended, only the HParams experiment summary.
+        assert _folders_and_experiment(logs) == sorted([*ids, "retrain"])
+        folders = [name for name in os.listdir(logs) if (logs / name).is_dir()]
+        assert all(os.listdir(logs / name) for name in folders)
 
     def test_several_executions_get_one_subfolder_each(self, tmp_path):
         logs = tmp_path / "logs"
@@ -438,7 +456,7 @@ class TestLogDirsPerTrial:
             tuners.RandomSearch, tmp_path, max_trials=2, fit={"callbacks": [board]}
         )
         ids = sorted(tuner.oracle.trials)
-        assert sorted(os.listdir(logs)) == sorted([*ids, "retrain"])
+        assert _folders_and_experiment(logs) == sorted([*ids, "retrain"])
         for trial_id in ids:
             run = logs / trial_id / "execution0"
             assert os.listdir(run / "train"), run
