@@ -41,7 +41,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_ships_the_package_and_its_type_marker(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "keras_bettermodels/py.typed" in names
-    assert "keras_bettermodels/criteria.py" in names
+    assert "keras_bettermodels/criteria/__init__.py" in names
     assert not any(name.startswith("tests/") for name in names)
     metadata = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
