@@ -1178,6 +1178,7 @@ class TestBackupAndRestore:
         np.testing.assert_allclose(kernel, whole_kernel, rtol=1e-5, atol=1e-6)
         assert not (tmp_path / "cut").exists()  # Keras removed ours with its own
 
+    @pytest.mark.any_backend  # Keras' own callback: shown once, not per backend
     def test_keras_own_early_stopping_does_not(self, digits, tmp_path):
         def make():
             return keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)

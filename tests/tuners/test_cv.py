@@ -134,6 +134,7 @@ def test_a_fold_checkpoint_sits_beside_the_trials():
 # -------------------------------------------------------------- the searches
 
 
+@pytest.mark.any_backend  # the folds and the bookkeeping: no backend arithmetic
 def test_a_cross_validated_search_needs_no_validation_data(small, tmp_path):
     x, y = small
     hypermodel = _Recording()

@@ -161,6 +161,7 @@ class TestEachTuner:
         ours = attempt(getattr(tuners, name))
         assert ours == theirs
 
+    @pytest.mark.any_backend  # trial bookkeeping against keras-tuner's own
     def test_search_runs_keras_tuners_trials_then_the_retrain(self, name, tmp_path):
         kwargs = TUNERS[name]
         Counting.fits = 0

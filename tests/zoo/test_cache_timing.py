@@ -26,9 +26,9 @@ before the test fails: a stretched epoch does not come twice, while an error
 in what the callback books where would.
 
 Compilation makes up most of a fit (4-17 s per model on JAX on a busy 2-core
-machine), so `make test` times the models of different kinds (a convnet, a
-recurrent net, a transformer block, several inputs and outputs); the rest of
-the zoo runs with `-m slow`.
+machine), so `make test` times two models of different kinds (a convnet,
+several inputs and outputs); the rest of the zoo (the recurrent net and the
+transformer block among them) runs with `-m slow`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ BATCH_SIZE = 8
 REPEAT = {"jax": 128, "tensorflow": 32, "torch": 16}[keras.backend.backend()]
 EPOCHS = 4  # see the module docstring
 #: Timed in `make test`; the others are marked slow.
-KINDS = ("attention", "convnet", "multi_input_output", "recurrent")
+KINDS = ("convnet", "multi_input_output")
 
 
 def _repeat(data: Any) -> Any:
