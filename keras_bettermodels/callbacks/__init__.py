@@ -10,6 +10,7 @@ from keras_bettermodels.callbacks.gradient_check import (
     GradientCheckError,
 )
 from keras_bettermodels.callbacks.mixed_precision import MixedPrecisionGuard
+from keras_bettermodels.callbacks.training_health import TrainingHealth
 from keras_bettermodels.pruning.callbacks import (
     PruningSummaries,
     UpdatePruningMasks,
@@ -24,6 +25,7 @@ __all__ = [
     "MixedPrecisionGuard",
     "PruningSummaries",
     "StoppingReason",
+    "TrainingHealth",
     "UpdatePruningMasks",
     "UpdatePruningStep",
 ]

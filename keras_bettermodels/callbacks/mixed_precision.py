@@ -18,9 +18,12 @@ from keras_bettermodels._snapshot import (
     Snapshot,
     first_nonfinite_variable,
 )
+from keras_bettermodels.health.findings import float16_range
+from keras_bettermodels.health.probe import HealthProbe
 from keras_bettermodels.precision import loss_scale
 from keras_bettermodels.precision.audit import DEFAULT_MIN_PARAMS, audit
 from keras_bettermodels.precision.findings import (
+    FLOAT16_OVERFLOW,
     NONFINITE_LOSS,
     NONFINITE_WEIGHTS,
     Finding,
@@ -103,6 +106,12 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         log_dir: if set, the loss scale and the skipped steps are written
             there as TensorBoard scalars under `mixed_precision/`, and the
             findings as text (TensorBoard's Text tab). Defaults to `None`.
+        x: a sample batch's inputs. When given, a non-finite loss or state
+            is followed by one pass of `TrainingHealth`'s per-layer probe on
+            it (before any restore): `float16-overflow` names the first
+            layer, in forward order, whose outputs or gradient pass float16's
+            range. Defaults to `None`.
+        y: the sample's targets. Defaults to `None`.
 
     Attributes:
         findings: the audit's findings, then those raised while training, in
@@ -149,8 +158,19 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         min_params: int = DEFAULT_MIN_PARAMS,
         verbose: int = 1,
         log_dir: str | os.PathLike[str] | None = None,
+        x: Any = None,
+        y: Any = None,
     ) -> None:
         super().__init__()
+        for name, value in (("x", x), ("y", y)):
+            if value is not None and not _validation.holds_arrays(value):
+                raise TypeError(
+                    _validation.invalid_type(
+                        name, "an array, or a list or dict of arrays", value
+                    )
+                )
+        self.x = x
+        self.y = y
         if on_nonfinite not in ON_NONFINITE:
             raise ValueError(
                 _validation.invalid_value(
@@ -313,6 +333,9 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         if problem is None:
             problem = self._nonfinite_state(epoch, logs.get("loss"))
         if problem is not None:
+            located = self._locate_overflow(epoch)
+            if located is not None:  # reported first: the next may raise
+                self._report(epoch, [located], {})
             new.append(self._handle_nonfinite(epoch, *problem))
         elif self.on_nonfinite == "restore":
             self._good_state = Snapshot.take(self.model)
@@ -331,6 +354,23 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             return
         finding = self._handle_nonfinite(epoch, *problem)
         self._report(epoch, [finding], {})
+
+    def _locate_overflow(self, epoch: int) -> Finding | None:
+        """`float16-overflow` naming the layer, from the sample batch; or `None`."""
+        if self.x is None or not self.model.built:
+            return None
+        probe = HealthProbe(self.model)
+        _, rows = probe.sample(epoch, probe.bind(self.x, self.y))
+        for found in float16_range(rows, self.model.dtype_policy.name):
+            if found.code == FLOAT16_OVERFLOW:
+                return Finding(
+                    FLOAT16_OVERFLOW,
+                    "error",
+                    f"Layer `{found.layer}`, on the sample batch: {found.message}",
+                    f'Compute `{found.layer}` in float32 (`dtype="float32"`); '
+                    "keep loss scaling on; lower the learning rate.",
+                )
+        return None
 
     def _report(
         self, epoch: int, new: list[Finding], scalars: dict[str, float | None]

@@ -13,6 +13,7 @@ __all__ = [
     "AUDIT_CODES",
     "CODES",
     "DIMS_NOT_MULTIPLE_OF_8",
+    "FLOAT16_OVERFLOW",
     "HARDWARE_NO_SPEEDUP",
     "LEVELS",
     "LOSS_NOT_SCALED",
@@ -49,6 +50,10 @@ NONFINITE_LOSS = "nonfinite-loss"
 #: A weight or optimizer variable became NaN or infinite (the loss may not show it).
 NONFINITE_WEIGHTS = "nonfinite-weights"
 
+#: The first layer, in forward order, whose outputs or gradient pass float16's
+#: range on the guard's sample batch (`keras_bettermodels.health`).
+FLOAT16_OVERFLOW = "float16-overflow"
+
 #: Codes `audit` reports, before training.
 AUDIT_CODES = (
     OUTPUT_NOT_FLOAT32,
@@ -64,6 +69,7 @@ RUNTIME_CODES = (
     LOSS_SCALE_COLLAPSE,
     NONFINITE_LOSS,
     NONFINITE_WEIGHTS,
+    FLOAT16_OVERFLOW,
 )
 CODES = AUDIT_CODES + RUNTIME_CODES
 #: Levels, most severe first.
@@ -80,7 +86,7 @@ class Finding:
             `"dims-not-multiple-of-8"`, `"loss-not-scaled"`,
             `"no-mixed-policy"`, and while training `"skipped-steps"`,
             `"loss-scale-collapse"`, `"nonfinite-loss"`,
-            `"nonfinite-weights"`.
+            `"nonfinite-weights"`, `"float16-overflow"`.
         level: `"error"` (training is broken or about to be), `"warning"`
             (it works, but not as intended) or `"info"`.
         message: what was found, naming the layers and values involved.

@@ -21,6 +21,7 @@ a layer: built-in ones, custom layers naming theirs), `policy` (which layers
 of a model), `prune` (wrap and strip a model), `callbacks` (drive the step,
 log the sparsity), `report` (`sparsity_report`), `recovery` (the trainer left
 fit to train after a refused step) and `tfmot` (tfmot's module path).
+`shrink` rebuilds a stripped model without its all-zero units and filters.
 """
 
 from keras_bettermodels.pruning.callbacks import (
@@ -46,6 +47,8 @@ from keras_bettermodels.pruning.schedules import (
     PolynomialDecay,
     PruningSchedule,
 )
+from keras_bettermodels.pruning.sensitivity import SensitivityReport, sensitivity
+from keras_bettermodels.pruning.shrink import shrink
 from keras_bettermodels.pruning.wrapper import PruneLowMagnitude, pruning_wrappers
 
 # Every name `tfmot.sparsity.keras` exports (tensorflow-model-optimization
@@ -74,6 +77,7 @@ __all__ = [
     "PruningPolicy",
     "PruningSchedule",
     "PruningSummaries",
+    "SensitivityReport",
     "SparsityReport",
     "UpdatePruningMasks",
     "UpdatePruningStep",
@@ -83,6 +87,8 @@ __all__ = [
     "prune_low_magnitude",
     "prune_scope",
     "pruning_wrappers",
+    "sensitivity",
+    "shrink",
     "sparsity_report",
     "strip_pruning",
 ]

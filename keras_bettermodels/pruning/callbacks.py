@@ -30,6 +30,7 @@ __all__ = [
     "PruningSummaries",
     "UpdatePruningMasks",
     "UpdatePruningStep",
+    "link_global_wrappers",
     "shortfall_message",
 ]
 
@@ -107,6 +108,7 @@ class UpdatePruningMasks(keras.callbacks.Callback):
                 "keras_bettermodels.pruning.prune_low_magnitude first.",
                 stacklevel=2,
             )
+        link_global_wrappers(self.wrappers)
         for wrapper in self.wrappers:
             wrapper.enable_pruning()
 
@@ -145,6 +147,32 @@ UpdatePruningStep = UpdatePruningMasks
 """TensorFlow Model Optimization's name for `UpdatePruningMasks`."""
 
 
+def link_global_wrappers(wrappers: list[PruneLowMagnitude]) -> None:
+    """Gives every `scope="global"` wrapper the group that shares its threshold.
+
+    Each of them then computes, at its update steps and on the device, the
+    threshold over all the group's weights, and keeps its own weights above
+    it: one threshold for the whole model, whatever order the layers run in.
+
+    Raises:
+        ValueError: if the global wrappers do not share one schedule.
+    """
+    group = [wrapper for wrapper in wrappers if wrapper.scope == "global"]
+    for wrapper in group:
+        if wrapper.schedule != group[0].schedule:
+            raise ValueError(
+                _validation.invalid_value(
+                    "schedule",
+                    'one schedule for every layer pruned with scope="global" '
+                    f"(`{group[0].name}` has {group[0].schedule!r})",
+                    wrapper.schedule,
+                    f"Layer `{wrapper.name}` differs; prune the model in one "
+                    "prune_low_magnitude call.",
+                )
+            )
+        wrapper.set_pruning_group(group)
+
+
 def _step(wrapper: PruneLowMagnitude) -> int:
     return int(keras.ops.convert_to_numpy(wrapper.pruning_step))
 
@@ -164,9 +192,12 @@ def _reachable(wrapper: PruneLowMagnitude, target: float, size: int) -> float:
     """The sparsity a mask of `size` entries can have at `target`.
 
     Unstructured masks keep `max(round(size * (1 - target)), 1)` weights (see
-    `magnitude_mask`), which is not exactly `target` for a small weight.
+    `magnitude_mask`), which is not exactly `target` for a small weight;
+    structured ones as many units or filters.
     """
-    if wrapper.sparsity_m_by_n is not None or wrapper.block_size != (1, 1):
+    if wrapper.structure is not None:
+        size = wrapper.unit_count or size
+    elif wrapper.sparsity_m_by_n is not None or wrapper.block_size != (1, 1):
         return target
     kept = max(int(np.round(size * (1 - target))), 1)
     return 1 - kept / size
@@ -189,9 +220,17 @@ def shortfall_message(wrappers: list[PruneLowMagnitude]) -> str | None:
         The message, one line per wrapper that fell short, or `None`.
     """
     lines = []
+    group = [w for w in wrappers if w.scope == "global" and w.built]
+    if group:
+        lines.extend(_global_shortfall(group))
     for wrapper in wrappers:
         end_step = getattr(wrapper.schedule, "end_step", None)
-        if not wrapper.built or not isinstance(end_step, int) or end_step < 0:
+        if (
+            not wrapper.built
+            or wrapper.scope == "global"
+            or not isinstance(end_step, int)
+            or end_step < 0
+        ):
             continue
         step = _step(wrapper)
         if step > end_step:
@@ -222,6 +261,27 @@ def shortfall_message(wrappers: list[PruneLowMagnitude]) -> str | None:
         "smaller end_step) to reach the target; another fit with the callback "
         "continues the schedule."
     )
+
+
+def _global_shortfall(group: list[PruneLowMagnitude]) -> list[str]:
+    """The shortfall line of the `scope="global"` wrappers, all together."""
+    end_step = getattr(group[0].schedule, "end_step", None)
+    if not isinstance(end_step, int) or end_step < 0:
+        return []
+    step = _step(group[0])
+    if step > end_step:
+        return []
+    target = group[0].schedule.sparsity_at(end_step)
+    masks = [mask for wrapper in group for mask in _masks(wrapper)]
+    size = sum(mask.size for mask in masks)
+    reached = sum(int(np.count_nonzero(mask == 0)) for mask in masks) / size
+    kept = max(int(np.round(size * (1 - target))), 1)
+    if reached >= 1 - kept / size - SHORTFALL_TOLERANCE:
+        return []
+    return [
+        f'  {len(group)} layers with scope="global": {reached:.1%} sparsity '
+        f"of the {target:.1%} targeted; {step} steps run, end_step={end_step}"
+    ]
 
 
 class _RequirePruningCallback:

@@ -5,11 +5,15 @@ Three patterns, as in TensorFlow Model Optimization:
 - unstructured (`magnitude_mask`): the weights of largest magnitude, anywhere;
 - blocks (`block_mask`): a 2-D weight cut into `(rows, cols)` blocks, each kept
   or pruned whole, by its mean magnitude;
+- units or filters (`unit_mask`): whole output units of a kernel (its columns,
+  or a convolution's filters), by their L2 norm;
 - M by N (`m_by_n_mask`): in every group of N consecutive weights along the
   input axis, the M largest are kept (2:4 runs on the sparse Tensor Cores of
   Ampere and newer NVIDIA GPUs).
 
-Every function runs inside a compiled training step on every backend.
+`global_threshold` is the magnitude under which weights are pruned across
+several layers at once (`scope="global"`). Every function runs inside a
+compiled training step on every backend.
 `m_by_n_violations` checks a weight after training, in NumPy.
 """
 
@@ -20,7 +24,14 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-__all__ = ["block_mask", "m_by_n_mask", "m_by_n_violations", "magnitude_mask"]
+__all__ = [
+    "block_mask",
+    "global_threshold",
+    "m_by_n_mask",
+    "m_by_n_violations",
+    "magnitude_mask",
+    "unit_mask",
+]
 
 
 def magnitude_mask(weights: Any, sparsity: Any) -> Any:
@@ -39,13 +50,61 @@ def magnitude_mask(weights: Any, sparsity: Any) -> Any:
         where it is pruned.
     """
     magnitudes = ops.abs(weights)
-    size = int(np.prod(weights.shape))
+    threshold = _threshold(ops.reshape(magnitudes, (-1,)), sparsity)
+    return ops.cast(ops.greater_equal(magnitudes, threshold), weights.dtype)
+
+
+def _threshold(magnitudes: Any, sparsity: Any) -> Any:
+    """The smallest kept value of the 1-D `magnitudes` at `sparsity` (a scalar)."""
+    size = int(magnitudes.shape[0])
     keep = ops.round(ops.multiply(float(size), ops.subtract(1.0, sparsity)))
     keep = ops.maximum(ops.cast(keep, "int32"), 1)
-    ascending = ops.sort(ops.reshape(magnitudes, (-1,)))
+    ascending = ops.sort(magnitudes)
     threshold = ops.take(ascending, ops.reshape(ops.subtract(size, keep), (1,)))
-    threshold = ops.reshape(threshold, ())
-    return ops.cast(ops.greater_equal(magnitudes, threshold), weights.dtype)
+    return ops.reshape(threshold, ())
+
+
+def global_threshold(weights: list[Any], sparsity: Any) -> Any:
+    """The magnitude under which the `sparsity` fraction of all `weights` falls.
+
+    One threshold for several tensors together (`scope="global"`): the
+    `max(round(n * (1 - sparsity)), 1)` weights of largest magnitude among the
+    `n` of all of them are at or above it, so each tensor's own sparsity
+    differs while the overall one is `sparsity`. Computed on the device, in
+    float32.
+
+    Args:
+        weights: float tensors, of any shapes.
+        sparsity: a float scalar (tensor) in [0, 1).
+
+    Returns:
+        A float32 scalar tensor: keep `abs(w) >= threshold`.
+    """
+    flat = [ops.reshape(ops.abs(ops.cast(w, "float32")), (-1,)) for w in weights]
+    return _threshold(ops.concatenate(flat, axis=0), sparsity)
+
+
+def unit_mask(weights: Any, sparsity: Any, axes: tuple[int, ...]) -> Any:
+    """The mask that prunes whole output units (or filters) of a kernel by L2 norm.
+
+    The units are indexed by the kernel's `axes` (the last one for Dense and
+    convolution kernels): each is scored by the L2 norm of its weights over
+    the other axes, and the `sparsity` fraction with the smallest norms is
+    pruned, as `magnitude_mask` does for single weights.
+
+    Args:
+        weights: a float kernel.
+        sparsity: a float scalar (tensor) in [0, 1).
+        axes: the axes that index the units.
+
+    Returns:
+        The units' mask: `weights`' shape with the other axes of size 1
+        (broadcast it to the kernel), 1 where a unit is kept.
+    """
+    others = tuple(i for i in range(len(weights.shape)) if i not in axes)
+    squares = ops.square(ops.cast(weights, "float32"))
+    norms = ops.sqrt(ops.sum(squares, axis=others, keepdims=True))
+    return ops.cast(magnitude_mask(norms, sparsity), weights.dtype)
 
 
 def block_mask(

@@ -29,6 +29,7 @@ PRUNABLE_WEIGHTS: dict[type, str] = {
     keras.layers.Conv3D: "kernel",
     keras.layers.DepthwiseConv2D: "kernel",
     keras.layers.Embedding: "embeddings",
+    keras.layers.EinsumDense: "kernel",
 }
 
 
@@ -83,8 +84,8 @@ def prunable_weight_name(layer: keras.layers.Layer) -> str | None:
         layer: a Keras layer.
 
     Returns:
-        `"kernel"` for Dense, Conv1D/2D/3D and DepthwiseConv2D (and their
-        subclasses), `"embeddings"` for Embedding, `None` for any other layer
+        `"kernel"` for Dense, EinsumDense, Conv1D/2D/3D and DepthwiseConv2D
+        (and their subclasses), `"embeddings"` for Embedding, `None` for any other layer
         and for a `PrunableLayer`, which names its weights itself.
     """
     if isinstance(layer, PrunableLayer):

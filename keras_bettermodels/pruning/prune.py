@@ -29,7 +29,11 @@ from keras_bettermodels.pruning.structure import (
     M_BY_N_LAYERS,
     check_block_pooling_type,
     check_block_size,
+    check_combination,
     check_m_by_n,
+    check_scope,
+    check_structure,
+    takes_structure,
 )
 from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
@@ -117,6 +121,8 @@ def prune_low_magnitude(
     sparsity_m_by_n: Sequence[int] | None = None,
     *,
     layers: Iterable[str | keras.layers.Layer] | None = None,
+    structure: str | None = None,
+    scope: str = "layer",
     pruning_schedule: PruningSchedule | None = None,
     **kwargs: Any,
 ) -> Any:
@@ -140,7 +146,10 @@ def prune_low_magnitude(
     default schedule; `schedule=` is this package's name for
     `pruning_schedule=`. With `sparsity_m_by_n` and neither `layers` nor a
     policy, the layers that have no input axis (Embedding, DepthwiseConv2D)
-    are left dense, as tfmot does.
+    are left dense, as tfmot does. With `structure` and neither, only the
+    layers that have that structure are wrapped (Dense and EinsumDense for
+    `"units"`, Conv1D/2D/3D for `"filters"`), and not those whose output is
+    an output of the model (its classes, say).
 
     Args:
         model_or_layer: a Sequential or functional model, a prunable layer, or
@@ -159,6 +168,14 @@ def prune_low_magnitude(
             consecutive weights along the input axis. Defaults to `None`.
         layers: names (or the layer objects) of the layers of a model to
             prune. Defaults to `None`: every prunable layer.
+        structure: `"units"` to prune whole output units of Dense and
+            EinsumDense layers, `"filters"` for whole filters of Conv1D/2D/3D
+            layers (by L2 norm, bias included), so that `shrink` can remove
+            them after `strip_pruning`. Defaults to `None`: single weights.
+        scope: `"layer"` (each layer pruned to the schedule's sparsity) or
+            `"global"` (one magnitude threshold across all the wrapped layers:
+            their sparsities differ, the overall one follows the schedule).
+            Defaults to `"layer"`.
         pruning_schedule: TensorFlow Model Optimization's name for
             `schedule`; give one of the two.
         **kwargs: for a single layer, passed to `PruneLowMagnitude` (such as
@@ -174,7 +191,10 @@ def prune_low_magnitude(
             `pruning_policy` is not a `PruningPolicy`, or `layers` is not a
             list of names or layers.
         ValueError: if both `schedule` and `pruning_schedule` are given; for a
-            malformed `block_size`, `block_pooling_type` or `sparsity_m_by_n`.
+            malformed `block_size`, `block_pooling_type`, `sparsity_m_by_n`,
+            `structure` or `scope`; for a `structure` a named layer does not
+            have, or given with `block_size` or `sparsity_m_by_n`; for
+            `scope="global"` with any of the three.
         ValueError: for a subclassed model, a layer that cannot be pruned, a
             name in `layers` that is not in the model or names a layer that
             cannot be pruned, `layers` with a policy, `layers`, a policy or
@@ -193,6 +213,8 @@ def prune_low_magnitude(
     two_of_four = prune_low_magnitude(
         model, pruning_schedule=schedule, sparsity_m_by_n=(2, 4)
     )
+    whole_units = prune_low_magnitude(model, schedule, structure="units")
+    one_threshold = prune_low_magnitude(model, schedule, scope="global")
     ```
     """
     schedule = resolve_schedule(schedule, pruning_schedule)
@@ -201,7 +223,15 @@ def prune_low_magnitude(
         "block_size": check_block_size(block_size),
         "block_pooling_type": check_block_pooling_type(block_pooling_type),
         "sparsity_m_by_n": check_m_by_n(sparsity_m_by_n),
+        "structure": check_structure(structure),
+        "scope": check_scope(scope),
     }
+    check_combination(
+        options["structure"],
+        options["scope"],
+        options["block_size"],
+        options["sparsity_m_by_n"],
+    )
     if pruning_policy is not None and not isinstance(pruning_policy, PruningPolicy):
         raise TypeError(
             _validation.invalid_type(
@@ -252,7 +282,13 @@ def prune_low_magnitude(
                 )
             )
         pruning_policy.ensure_model_supports_pruning(model)
-    selected = _select(model, layers, pruning_policy, options["sparsity_m_by_n"])
+    selected = _select(
+        model,
+        layers,
+        pruning_policy,
+        options["sparsity_m_by_n"],
+        options["structure"],
+    )
 
     def replace(layer: keras.layers.Layer) -> tuple[Any, Any]:
         copy = _copy(layer)
@@ -309,7 +345,11 @@ def _prune_list(layers: list[Any], options: dict[str, Any]) -> list[Any]:
             )
         if isinstance(layer, keras.layers.InputLayer):
             pruned.append(_copy(layer))
-        elif isinstance(layer, PruneLowMagnitude) or not is_prunable(layer):
+        elif (
+            isinstance(layer, PruneLowMagnitude)
+            or not is_prunable(layer)
+            or not takes_structure(layer, options["structure"])
+        ):
             pruned.append(layer)
         else:
             pruned.append(PruneLowMagnitude(layer, **options))
@@ -326,6 +366,7 @@ def _select(
     layers: Iterable[str | keras.layers.Layer] | None,
     pruning_policy: PruningPolicy | None,
     m_by_n: tuple[int, int] | None,
+    structure: str | None = None,
 ) -> set[str]:
     """The names of the layers of `model` to wrap."""
     candidates = _graph_layers(model)
@@ -340,6 +381,13 @@ def _select(
             for layer in prunable
             if isinstance(layer, (*M_BY_N_LAYERS, PrunableLayer))
         ]
+    elif structure is not None:
+        outputs = {id(output) for output in model.outputs}
+        prunable = [
+            layer
+            for layer in prunable
+            if takes_structure(layer, structure) and not _feeds_output(layer, outputs)
+        ]
     selected = {layer.name for layer in prunable}
     if not selected:
         allowed = " that the pruning policy allows" if pruning_policy else ""
@@ -348,6 +396,15 @@ def _select(
             f"Prunable layer types: {prunable_names()}."
         )
     return selected
+
+
+def _feeds_output(layer: keras.layers.Layer, outputs: set[int]) -> bool:
+    """Whether `layer`'s output is one of the model's (`outputs`: their ids)."""
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):  # a nested or shared layer
+        return False
+    return any(id(tensor) in outputs for tensor in keras.tree.flatten(output))
 
 
 def _named(

@@ -16,7 +16,12 @@ from keras_bettermodels.pruning.prunable_layer import (
     PrunableLayer,
     prunable_weight_name,
 )
-from keras_bettermodels.pruning.structure import M_BY_N_LAYERS, check_m_by_n
+from keras_bettermodels.pruning.structure import (
+    M_BY_N_LAYERS,
+    STRUCTURE_LAYERS,
+    check_m_by_n,
+    unit_axes,
+)
 from keras_bettermodels.pruning.wrapper import PruneLowMagnitude
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report"]
@@ -46,6 +51,14 @@ class LayerSparsity:
         m_by_n_violations: how many groups of `n` consecutive weights along
             the input axis have more than `m` non-zero weights, or `None`
             when no pattern is checked.
+        structure: the wrapper's `structure` (`"units"`, `"filters"`), or
+            `None`.
+        scope: the wrapper's `scope` (`"layer"`, `"global"`), or `None` for
+            a layer that is not wrapped.
+        units: how many output units (Dense, EinsumDense) or filters
+            (Conv1D/2D/3D) the kernel has, or `None` for other weights.
+        zero_units: how many of them are all zero (what `shrink` removes),
+            or `None`.
     """
 
     layer: str
@@ -59,6 +72,10 @@ class LayerSparsity:
     scheduled_sparsity: float | None = None
     m_by_n: tuple[int, int] | None = None
     m_by_n_violations: int | None = None
+    structure: str | None = None
+    scope: str | None = None
+    units: int | None = None
+    zero_units: int | None = None
 
     @property
     def follows_m_by_n(self) -> bool | None:
@@ -98,6 +115,29 @@ class SparsityReport:
         """The fraction of all prunable weights that are exactly zero."""
         return self.zeros / self.size if self.size else 0.0
 
+    @property
+    def mask_sparsity(self) -> float | None:
+        """The pruned fraction of all the wrapped weights' masks, or `None`.
+
+        With `scope="global"` this is the sparsity the schedule sets; each
+        layer's own differs.
+        """
+        wrapped = [e for e in self.layers if e.mask_sparsity is not None]
+        size = sum(e.size for e in wrapped)
+        if not size:
+            return None
+        return sum(e.size * (e.mask_sparsity or 0.0) for e in wrapped) / size
+
+    @property
+    def units(self) -> int:
+        """How many output units and filters the Dense and convolution kernels have."""
+        return sum(entry.units or 0 for entry in self.layers)
+
+    @property
+    def zero_units(self) -> int:
+        """How many of them are all zero: what `shrink` removes."""
+        return sum(entry.zero_units or 0 for entry in self.layers)
+
     def __getitem__(self, layer: str) -> LayerSparsity:
         for entry in self.layers:
             if entry.layer == layer:
@@ -109,6 +149,11 @@ class SparsityReport:
 
     def __str__(self) -> str:
         patterns = any(entry.m_by_n is not None for entry in self.layers)
+        units = any(
+            entry.structure is not None or (entry.zero_units or 0) > 0
+            for entry in self.layers
+        )
+        overall = any(entry.scope == "global" for entry in self.layers)
         rows = [
             (
                 entry.layer,
@@ -121,6 +166,7 @@ class SparsityReport:
                 else f"{entry.scheduled_sparsity:.1%}",
                 "-" if entry.step is None else str(entry.step),
                 *([_pattern_cell(entry)] if patterns else []),
+                *([_units_cell(entry)] if units else []),
             )
             for entry in self.layers
         ]
@@ -133,10 +179,20 @@ class SparsityReport:
             "scheduled",
             "step",
             *(["m:n"] if patterns else []),
+            *(["zero units"] if units else []),
         )
         columns = len(header)
-        total = ("total", "", str(self.size), f"{self.sparsity:.1%}")
-        rows.append(total + ("",) * (columns - len(total)))
+        total = (
+            "total",
+            "",
+            str(self.size),
+            f"{self.sparsity:.1%}",
+            *(_overall_cells(self) if overall else ("", "")),
+            "",
+            *([""] if patterns else []),
+            *([f"{self.zero_units}/{self.units}"] if units else []),
+        )
+        rows.append(total)
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(columns)]
 
         def line(row: tuple[str, ...]) -> str:
@@ -149,6 +205,25 @@ class SparsityReport:
         return "\n".join(
             [line(header), rule, *map(line, rows[:-1]), rule, line(rows[-1])]
         )
+
+
+def _units_cell(entry: LayerSparsity) -> str:
+    """`3/16` (units or filters all zero, of all), or `-`."""
+    if entry.units is None:
+        return "-"
+    return f"{entry.zero_units}/{entry.units}"
+
+
+def _overall_cells(report: SparsityReport) -> tuple[str, str]:
+    """The mask and scheduled sparsity over all wrapped weights (scope="global")."""
+    mask = report.mask_sparsity
+    scheduled = {e.scheduled_sparsity for e in report.layers if e.pruned}
+    return (
+        "-" if mask is None else f"{mask:.1%}",
+        f"{scheduled.pop():.1%}"
+        if len(scheduled) == 1 and None not in scheduled
+        else "-",
+    )
 
 
 def _pattern_cell(entry: LayerSparsity) -> str:
@@ -170,8 +245,13 @@ def sparsity_report(
     it also checks a model after `strip_pruning`; and every weight a wrapped
     `PrunableLayer` prunes (one row each). For wrapped layers it adds the
     mask's sparsity, the pruning step and the sparsity the schedule asked for
-    at the last step taken. Read it outside `fit` (on JAX the variables are synchronised
-    at the end of each epoch).
+    at the last step taken. Dense, EinsumDense and Conv1D/2D/3D kernels also
+    count their output units (or filters) and how many are all zero, what
+    `shrink` removes: a `zero units` column shows them once a layer is
+    pruned with `structure=` or has such a unit. With `scope="global"`, the
+    total row adds the mask's and the schedule's sparsity over all the wrapped
+    layers, which each layer's own row does not show. Read it outside `fit`
+    (on JAX the variables are synchronised at the end of each epoch).
 
     The M-by-N pattern is checked in every wrapper built with
     `sparsity_m_by_n`, and, given `m_by_n`, in every Dense and Conv1D/2D/3D
@@ -219,12 +299,17 @@ def sparsity_report(
         if isinstance(layer, PruneLowMagnitude):
             step = int(ops.convert_to_numpy(layer.pruning_step))
             scheduled = layer.schedule.sparsity_at(step - 1) if step > 0 else None
-            for weight_name, weight, mask in zip(
-                layer.pruned_weight_names,
-                layer.pruned_weights,
-                layer.pruning_masks,
-                strict=True,
-            ):
+            rows = list(
+                zip(
+                    layer.pruned_weight_names,
+                    layer.pruned_weights,
+                    layer.pruning_masks,
+                    strict=True,
+                )
+            )
+            if layer.structure is not None:
+                rows = rows[:1]  # the kernel; the bias follows its units
+            for weight_name, weight, mask in rows:
                 entries.append(
                     _entry(
                         layer.name,
@@ -237,6 +322,9 @@ def sparsity_report(
                         **_pattern(
                             weight, layer.sparsity_m_by_n or m_by_n, layer.layer
                         ),
+                        structure=layer.structure,
+                        scope=layer.scope,
+                        **_units(weight, weight_name, layer.layer),
                     )
                 )
             continue
@@ -252,6 +340,7 @@ def sparsity_report(
                     weight,
                     pruned=False,
                     **_pattern(weight, m_by_n, layer),
+                    **_units(weight, name, layer),
                 )
             )
     return SparsityReport(entries)
@@ -272,6 +361,23 @@ def _pattern(
         "m_by_n": m_by_n,
         "m_by_n_violations": m_by_n_violations(weight, *m_by_n),
     }
+
+
+def _units(weight: keras.Variable, name: str, layer: Any) -> dict[str, Any]:
+    """The `units` and `zero_units` of a Dense or convolution kernel, else none."""
+    if name != "kernel" or not isinstance(layer, tuple(_UNIT_LAYERS)):
+        return {}
+    values = np.asarray(ops.convert_to_numpy(weight))
+    axes = unit_axes(layer, values.shape)
+    units = np.moveaxis(values, axes, tuple(range(len(axes))))
+    units = units.reshape(int(np.prod(units.shape[: len(axes)])), -1)
+    return {
+        "units": int(units.shape[0]),
+        "zero_units": int(np.count_nonzero(~units.any(axis=1))),
+    }
+
+
+_UNIT_LAYERS = [cls for classes in STRUCTURE_LAYERS.values() for cls in classes]
 
 
 def _entry(

@@ -1,9 +1,10 @@
-"""Structured sparsity's arguments: blocks and M by N, checked.
+"""Structured sparsity's arguments: blocks, M by N, units and filters, scope; checked.
 
 `PruneLowMagnitude` and `prune_low_magnitude` check `block_size`,
-`block_pooling_type` and `sparsity_m_by_n` here when they are given, and
-`sparsity_report` its `m_by_n`; the wrapper checks each pruned weight against
-them at build. The masks themselves are in `masks`.
+`block_pooling_type`, `sparsity_m_by_n`, `structure` and `scope` here when they
+are given, and `sparsity_report` its `m_by_n`; the wrapper checks each pruned
+weight against them at build. `unit_axes` says which axes of a kernel index
+its output units (or filters). The masks themselves are in `masks`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,23 @@ from typing import Any
 import keras
 
 from keras_bettermodels import _validation
+from keras_bettermodels.pruning.prunable_layer import PrunableLayer
 
 __all__ = [
     "BLOCK_POOLING_TYPES",
     "M_BY_N_LAYERS",
+    "SCOPES",
+    "STRUCTURE_LAYERS",
     "check_block_pooling_type",
     "check_block_size",
+    "check_combination",
+    "check_layer_structure",
     "check_m_by_n",
+    "check_scope",
+    "check_structure",
     "check_weight_fits",
+    "takes_structure",
+    "unit_axes",
 ]
 
 # TensorFlow Model Optimization's `block_pooling_type`s: how a block is scored.
@@ -34,6 +44,146 @@ M_BY_N_LAYERS: tuple[type, ...] = (
     keras.layers.Conv2D,
     keras.layers.Conv3D,
 )
+
+# What `structure=` prunes whole, and the layers that have it.
+STRUCTURE_LAYERS: dict[str, tuple[type, ...]] = {
+    "units": (keras.layers.Dense, keras.layers.EinsumDense),
+    "filters": (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D),
+}
+
+# `scope=`: one threshold per layer (tfmot's), or one across the model's layers.
+SCOPES = ("layer", "global")
+
+
+def check_structure(structure: Any) -> str | None:
+    """`structure` as `None`, `"units"` or `"filters"`, or a `ValueError`."""
+    if structure is None or structure in STRUCTURE_LAYERS:
+        return structure
+    raise ValueError(
+        _validation.invalid_value(
+            "structure",
+            'None, "units" (Dense, EinsumDense) or "filters" (Conv1D/2D/3D)',
+            structure,
+        )
+    )
+
+
+def check_scope(scope: Any) -> str:
+    """`scope` as `"layer"` or `"global"`, or a `ValueError`."""
+    if scope in SCOPES:
+        return str(scope)
+    raise ValueError(_validation.invalid_value("scope", '"layer" or "global"', scope))
+
+
+def takes_structure(layer: Any, structure: str | None) -> bool:
+    """Whether `layer` has the units (Dense) or filters (Conv) `structure` prunes."""
+    if structure is None:
+        return True
+    # A `PrunableLayer` names its own weights: their units are unknown.
+    return isinstance(layer, STRUCTURE_LAYERS[structure]) and not isinstance(
+        layer, PrunableLayer
+    )
+
+
+def check_combination(
+    structure: str | None,
+    scope: str,
+    block_size: tuple[int, int],
+    sparsity_m_by_n: tuple[int, int] | None,
+) -> None:
+    """Refuses `structure` with blocks or M by N, and `scope="global"` with any.
+
+    Raises:
+        ValueError: for `structure` with `block_size` or `sparsity_m_by_n`,
+            or `scope="global"` with any of the three.
+    """
+    checks: tuple[tuple[str, Any, Any], ...]
+    value: Any
+    default: Any
+    if structure is not None:
+        checks = (
+            ("block_size", block_size, (1, 1)),
+            ("sparsity_m_by_n", sparsity_m_by_n, None),
+        )
+        for name, value, default in checks:
+            if value != default:
+                raise ValueError(
+                    _validation.invalid_value(
+                        name,
+                        f"{default} when `structure` is given",
+                        value,
+                        "Choose whole units or filters, blocks, or M-by-N "
+                        "sparsity: one pattern.",
+                    )
+                )
+    if scope == "global":
+        checks = (
+            ("structure", structure, None),
+            ("block_size", block_size, (1, 1)),
+            ("sparsity_m_by_n", sparsity_m_by_n, None),
+        )
+        for name, value, default in checks:
+            if value != default:
+                raise ValueError(
+                    _validation.invalid_value(
+                        name,
+                        f'{default} when scope="global"',
+                        value,
+                        "A global threshold ranks single weights across "
+                        'layers; use scope="layer" for a structured pattern.',
+                    )
+                )
+
+
+def check_layer_structure(
+    layer: Any,
+    structure: str | None,
+    scope: str,
+    block_size: tuple[int, int],
+    sparsity_m_by_n: tuple[int, int] | None,
+) -> None:
+    """Refuses a `structure` or `scope` that `layer` or the other arguments exclude.
+
+    Raises:
+        ValueError: for a `structure` the layer has not (units of a Conv2D,
+            say), and as `check_combination`.
+    """
+    check_combination(structure, scope, block_size, sparsity_m_by_n)
+    if structure is None or takes_structure(layer, structure):
+        return
+    names = ", ".join(c.__name__ for c in STRUCTURE_LAYERS[structure])
+    other = "filters" if structure == "units" else "units"
+    fix = (
+        f'Use structure="{other}" for a {type(layer).__name__}.'
+        if takes_structure(layer, other)
+        else "Prune it unstructured (structure=None), or leave it dense."
+    )
+    raise ValueError(
+        _validation.invalid_value(
+            "structure",
+            f"None for layer `{layer.name}` ({type(layer).__name__}): "
+            f'structure="{structure}" applies to {names}',
+            structure,
+            fix,
+        )
+    )
+
+
+def unit_axes(layer: Any, kernel_shape: Sequence[int]) -> tuple[int, ...]:
+    """The axes of `layer`'s kernel that index its output units or filters.
+
+    The last axis for Dense and Conv1D/2D/3D kernels; for an EinsumDense, the
+    kernel's axes that appear in the output and not in the input (`"c"` of
+    `"ab,bc->ac"`, `"de"` of `"abc,cde->abde"`).
+    """
+    rank = len(kernel_shape)
+    if isinstance(layer, keras.layers.EinsumDense):
+        inputs, output = layer.equation.split("->")
+        data, kernel = inputs.split(",")
+        axes = tuple(i for i, c in enumerate(kernel) if c in output and c not in data)
+        if axes:
+            return axes
+    return (rank - 1,)
 
 
 def check_block_size(block_size: Any) -> tuple[int, int]:

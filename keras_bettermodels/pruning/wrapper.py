@@ -32,15 +32,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat import pruning as _compat
 from keras_bettermodels._compat.layers import flatten_layers
-from keras_bettermodels.pruning import prunable_layer, structure
+from keras_bettermodels.pruning import prunable_layer
+from keras_bettermodels.pruning import structure as patterns
 from keras_bettermodels.pruning._moved import moved_names
+from keras_bettermodels.pruning._updates import new_masks
 from keras_bettermodels.pruning.constraint import MaskConstraint
-from keras_bettermodels.pruning.masks import block_mask, m_by_n_mask, magnitude_mask
 from keras_bettermodels.pruning.recovery import recover_trainer_before_raising
 from keras_bettermodels.pruning.schedules import PruningSchedule, resolve_schedule
 
@@ -61,6 +63,13 @@ __getattr__ = moved_names(
         "check_block_size": "keras_bettermodels.pruning.structure",
         "check_m_by_n": "keras_bettermodels.pruning.structure",
     },
+)
+
+_NO_GROUP = (
+    'PruneLowMagnitude layer `{name}` has scope="global" but no group of '
+    "layers to share its threshold with. UpdatePruningMasks sets it at the start "
+    "of fit; in a custom training loop, call its `set_model(model)` and "
+    "`on_train_begin()` before training."
 )
 
 MISSING_CALLBACK = (
@@ -124,6 +133,16 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             every `n` consecutive weights along the input axis (Dense and
             Conv1D/2D/3D kernels; the input size must be a multiple of `n`).
             Defaults to `None`: unstructured.
+        structure: `"units"` (Dense, EinsumDense) or `"filters"`
+            (Conv1D/2D/3D): prune whole output units or filters, those of
+            smallest L2 norm, with their bias, so that
+            `keras_bettermodels.pruning.shrink` can remove them after
+            `strip_pruning`. Defaults to `None`: single weights.
+        scope: `"layer"`: the schedule's sparsity in this layer; `"global"`:
+            one magnitude threshold across every wrapper of the model with
+            `scope="global"` (set up by `UpdatePruningMasks` at the start of
+            `fit`), so that the sparsity over all of them follows the schedule.
+            Defaults to `"layer"`.
         pruning_schedule: TensorFlow Model Optimization's name for
             `schedule`; give one of the two.
         **kwargs: passed to `keras.layers.Layer`. The name defaults to
@@ -184,6 +203,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         block_pooling_type: str = "AVG",
         sparsity_m_by_n: Sequence[int] | None = None,
         *,
+        structure: str | None = None,
+        scope: str = "layer",
         pruning_schedule: PruningSchedule | None = None,
         **kwargs: Any,
     ) -> None:
@@ -208,9 +229,9 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                     f"A {type(layer).__name__} layer cannot be pruned.",
                 )
             )
-        block = structure.check_block_size(block_size)
-        pooling = structure.check_block_pooling_type(block_pooling_type)
-        m_by_n = structure.check_m_by_n(sparsity_m_by_n)
+        block = patterns.check_block_size(block_size)
+        pooling = patterns.check_block_pooling_type(block_pooling_type)
+        m_by_n = patterns.check_m_by_n(sparsity_m_by_n)
         if block != (1, 1) and m_by_n is not None:
             raise ValueError(
                 _validation.invalid_value(
@@ -223,17 +244,20 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         if (
             m_by_n is not None
             and not isinstance(layer, prunable_layer.PrunableLayer)
-            and not isinstance(layer, structure.M_BY_N_LAYERS)
+            and not isinstance(layer, patterns.M_BY_N_LAYERS)
         ):
             raise ValueError(
                 _validation.invalid_value(
                     "sparsity_m_by_n",
                     "None for a layer without an input axis "
                     f"(M-by-N sparsity applies to "
-                    f"{', '.join(c.__name__ for c in structure.M_BY_N_LAYERS)})",
+                    f"{', '.join(c.__name__ for c in patterns.M_BY_N_LAYERS)})",
                     sparsity_m_by_n,
                 )
             )
+        structure = patterns.check_structure(structure)
+        scope = patterns.check_scope(scope)
+        patterns.check_layer_structure(layer, structure, scope, block, m_by_n)
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
@@ -245,6 +269,12 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.block_size = block
         self.block_pooling_type = pooling
         self.sparsity_m_by_n = m_by_n
+        self.structure = structure
+        self.scope = scope
+        # scope="global": the wrappers that share the threshold (see
+        # `set_pruning_group`), set by `UpdatePruningMasks`.
+        # A holder, so that Keras does not track the other wrappers as ours.
+        self._group = _Group()
         self.weight_name = prunable_layer.prunable_weight_name(layer)
         self.supports_masking = getattr(layer, "supports_masking", False)
         # Switched on (`enable_pruning`) for the length of a `fit`.
@@ -320,7 +350,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                 )
             )
         for weight in weights:
-            structure.check_weight_fits(
+            patterns.check_weight_fits(
                 weight,
                 weight.name if self.weight_name is None else self.weight_name,
                 self.layer.name,
@@ -368,9 +398,37 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         The wrapped layer's kernel or embedding matrix, or what its
         `get_prunable_weights()` returns (after build).
         """
-        if self.weight_name is not None:
-            return [getattr(self.layer, self.weight_name)]
-        return list(self.layer.get_prunable_weights())
+        if self.weight_name is None:
+            return list(self.layer.get_prunable_weights())
+        kernel = getattr(self.layer, self.weight_name)
+        bias = getattr(self.layer, "bias", None)
+        if self.structure is not None and self._bias_follows_units(kernel, bias):
+            return [kernel, bias]  # a pruned unit's bias goes with it
+        return [kernel]
+
+    def _bias_follows_units(self, kernel: Any, bias: Any) -> bool:
+        """Whether `bias` holds one value per unit, in the kernel's unit order."""
+        if not isinstance(bias, keras.Variable):
+            return False
+        axes = patterns.unit_axes(self.layer, kernel.shape)
+        return tuple(bias.shape) == tuple(kernel.shape[i] for i in axes)
+
+    def set_pruning_group(self, wrappers: list[PruneLowMagnitude]) -> None:
+        """Sets the wrappers whose weights share one threshold (`scope="global"`).
+
+        `UpdatePruningMasks` calls it at the start of `fit` with every wrapper
+        of the model whose scope is `"global"`, this one included.
+        """
+        self._group.wrappers = list(wrappers)
+
+    @property
+    def unit_count(self) -> int | None:
+        """How many units (or filters) the kernel has, with `structure`; else `None`."""
+        if self.structure is None or not self.built:
+            return None
+        kernel = self.pruned_weight
+        axes = patterns.unit_axes(self.layer, kernel.shape)
+        return int(np.prod([kernel.shape[i] for i in axes]))
 
     @property
     def pruned_weight(self) -> keras.Variable:
@@ -381,7 +439,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def pruned_weight_names(self) -> list[str]:
         """The names of `pruned_weights`: `weight_name`, or the variables' names."""
         if self.weight_name is not None:
-            return [self.weight_name]
+            return [self.weight_name, "bias"][: len(self.pruned_weights)]
         return [weight.name for weight in self.pruned_weights]
 
     def call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
@@ -404,10 +462,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         old_masks = [mask.value for mask in self.pruning_masks]
         new_masks = ops.cond(
             should_prune,
-            lambda: [
-                self._new_mask(weight, old, sparsity)
-                for weight, old in zip(weights, old_masks, strict=True)
-            ],
+            lambda: self._new_masks(weights, old_masks, sparsity),
             lambda: old_masks,
         )
         for mask, value in zip(self.pruning_masks, new_masks, strict=True):
@@ -434,26 +489,21 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             # Assigned before the forward pass reads them: autograd keeps the
             # masks for the backward pass, and they must not change in place
             # before then.
-            for weight, mask in zip(
-                self.pruned_weights, self.pruning_masks, strict=True
-            ):
-                mask.assign(self._new_mask(weight, mask.value, sparsity))
+            old_masks = [mask.value for mask in self.pruning_masks]
+            new_masks = self._new_masks(self.pruned_weights, old_masks, sparsity)
+            for mask, value in zip(self.pruning_masks, new_masks, strict=True):
+                mask.assign(value)
         self.pruning_step.assign(step + 1)
         self._host_step = step + 1
         return [mask.value for mask in self.pruning_masks]
 
-    def _new_mask(self, weight: keras.Variable, old_mask: Any, sparsity: Any) -> Any:
-        weights = ops.multiply(ops.stop_gradient(_read_unscaled(weight)), old_mask)
-        if self.sparsity_m_by_n is not None:
-            m, n = self.sparsity_m_by_n
-            mask = m_by_n_mask(weights, m, n)
-        elif self.block_size != (1, 1):
-            mask = block_mask(
-                weights, sparsity, self.block_size, self.block_pooling_type
-            )
-        else:
-            mask = magnitude_mask(weights, sparsity)
-        return ops.cast(mask, old_mask.dtype)
+    def _new_masks(
+        self, weights: list[keras.Variable], old_masks: list[Any], sparsity: Any
+    ) -> list[Any]:
+        """The masks of `weights` at `sparsity`, computed on the device."""
+        if self.scope == "global" and self._group.wrappers is None:
+            raise RuntimeError(_NO_GROUP.format(name=self.name))
+        return new_masks(self, weights, old_masks, sparsity)
 
     def _call_masked(
         self, inputs: Any, masks: list[Any], kwargs: dict[str, Any]
@@ -502,6 +552,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             "sparsity_m_by_n": (
                 None if self.sparsity_m_by_n is None else list(self.sparsity_m_by_n)
             ),
+            "structure": self.structure,
+            "scope": self.scope,
         }
 
     @classmethod
@@ -518,10 +570,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         return cls(layer, schedule=schedule, **config)
 
 
-def _read_unscaled(weight: keras.Variable) -> Any:
-    """A weight in its own dtype, not autocast (for magnitudes)."""
-    with _compat.autocast_disabled():
-        return weight.value
+class _Group:
+    """The wrappers that share one threshold (`scope="global"`), or `None`."""
+
+    def __init__(self) -> None:
+        self.wrappers: list[PruneLowMagnitude] | None = None
 
 
 def _is_float(dtype: Any) -> bool:

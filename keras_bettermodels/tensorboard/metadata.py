@@ -28,6 +28,7 @@ __all__ = [
     "HEADLINE_MAX_FIELDS",
     "INPUT_TIMING_PLUGIN",
     "PROTOCOL_VERSION",
+    "TRAINING_HEALTH_PLUGIN",
     "create_summary_metadata",
     "headline_of",
     "headline_tag",
@@ -40,6 +41,8 @@ __all__ = [
 GRADIENT_CHECK_PLUGIN = "bettermodels_gradient_check"
 #: The Input timing tab: one `TimingReport` dict per summary.
 INPUT_TIMING_PLUGIN = "bettermodels_input_timing"
+#: The Training health tab: one `HealthReport.to_dict()` per summary.
+TRAINING_HEALTH_PLUGIN = "bettermodels_training_health"
 #: Version of the JSON payload format; bump when a payload's fields change.
 PROTOCOL_VERSION = 1
 # The header is `{"version": N}`: anything much longer is not ours.

@@ -23,11 +23,12 @@ LAUNCHER = Path(__file__).with_name("_tensorboard_main.py")
 ENTRY_POINTS = {
     "keras_bettermodels.tensorboard.gradient_check_plugin:GradientCheckPlugin",
     "keras_bettermodels.tensorboard.input_timing_plugin:InputTimingPlugin",
+    "keras_bettermodels.tensorboard.training_health_plugin:TrainingHealthPlugin",
 }
 
 
 def entry_points_installed() -> bool:
-    """Whether TensorBoard finds both plugins through `tensorboard_plugins`."""
+    """Whether TensorBoard finds the plugins through `tensorboard_plugins`."""
     found = importlib.metadata.entry_points(group="tensorboard_plugins")
     return {entry_point.value for entry_point in found} >= ENTRY_POINTS
 

@@ -14,6 +14,9 @@ from tensorboard import default, program
 
 from keras_bettermodels.tensorboard.gradient_check_plugin import GradientCheckPlugin
 from keras_bettermodels.tensorboard.input_timing_plugin import InputTimingPlugin
+from keras_bettermodels.tensorboard.training_health_plugin import (
+    TrainingHealthPlugin,
+)
 
 
 def main() -> int:
@@ -21,7 +24,7 @@ def main() -> int:
     names = {getattr(plugin, "plugin_name", None) for plugin in plugins}
     plugins += [
         p
-        for p in (GradientCheckPlugin, InputTimingPlugin)
+        for p in (GradientCheckPlugin, InputTimingPlugin, TrainingHealthPlugin)
         if p.plugin_name not in names
     ]
     board = program.TensorBoard(plugins=plugins)

@@ -93,7 +93,12 @@ def test_the_wheel_installs_and_imports_away_from_the_source_tree(wheel, tmp_pat
 def test_the_wheel_ships_the_tensorboard_plugins(wheel):
     archive = zipfile.ZipFile(wheel)
     names = archive.namelist()
-    for path in ("common.js", "gradient_check/index.js", "input_timing/index.js"):
+    for path in (
+        "common.js",
+        "gradient_check/index.js",
+        "input_timing/index.js",
+        "training_health/index.js",
+    ):
         assert f"keras_bettermodels/tensorboard/static/{path}" in names
     entry_points = archive.read(
         next(n for n in names if n.endswith("entry_points.txt"))
@@ -102,5 +107,6 @@ def test_the_wheel_ships_the_tensorboard_plugins(wheel):
     for target in (
         "keras_bettermodels.tensorboard.gradient_check_plugin:GradientCheckPlugin",
         "keras_bettermodels.tensorboard.input_timing_plugin:InputTimingPlugin",
+        "keras_bettermodels.tensorboard.training_health_plugin:TrainingHealthPlugin",
     ):
         assert target in entry_points

@@ -119,7 +119,8 @@ def test_a_single_layer_is_wrapped_in_place():
             {"layers": ["drop"]},
             ValueError,
             r"Expected names of layers that can be pruned \(Dense, Conv1D, Conv2D, "
-            r"Conv3D, DepthwiseConv2D, Embedding, PrunableLayer\).*Layer 'drop' is "
+            r"Conv3D, DepthwiseConv2D, Embedding, EinsumDense, PrunableLayer\).*"
+            r"Layer 'drop' is "
             r"a Dropout, "
             r"which cannot be pruned\.",
         ),

@@ -52,6 +52,7 @@ def test_report_lists_every_prunable_weight_with_its_numbers():
         mask_sparsity=0.5,
         step=50,
         scheduled_sparsity=pytest.approx(SCHEDULE.sparsity_at(49)),
+        scope="layer",
     )
     assert embed.sparsity == 0.5
     assert head.pruned is False and head.mask_sparsity is None

@@ -1,9 +1,10 @@
 """Report documents shaped like the producers' `to_dict()`, and logs holding them.
 
 `gradient_check_report` follows `GradientCheckReport.to_dict()`
-(keras_bettermodels/gradient_check/report.py) and `timing_report`
-`TimingReport.to_dict()` (keras_bettermodels/timing/report.py); tests that
-need the producers' own output build it with them.
+(keras_bettermodels/gradient_check/report.py), `timing_report`
+`TimingReport.to_dict()` (keras_bettermodels/timing/report.py) and
+`health_report` `HealthReport.to_dict()` (keras_bettermodels/health/report.py);
+tests that need the producers' own output build it with them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from keras_bettermodels.tensorboard import metadata, summary
 
 GRADIENT_CHECK_TAG = "gradient_check/report"
 INPUT_TIMING_TAG = "input_timing/report"
+TRAINING_HEALTH_TAG = "training_health/report"
 XSS = "<img src=x onerror=alert(1)>"
 THRESHOLDS = {"great": 1e-7, "ok": 1e-5, "check": 1e-3}
 
@@ -155,6 +157,106 @@ def write_timing(
         INPUT_TIMING_TAG,
         report,
         plugin_name=metadata.INPUT_TIMING_PLUGIN,
+        **kwargs,
+    )
+
+
+HEALTH_STATISTICS = (
+    "grad_norm",
+    "update_ratio",
+    "weight_norm",
+    "activation_abs_max",
+    "activation_min_nonzero",
+    "gradient_abs_max",
+    "gradient_min_nonzero",
+    "dead_fraction",
+    "activation_underflow",
+    "gradient_underflow",
+)
+
+
+def health_report(
+    layers: tuple[str, ...] = ("net/first", "net/dead", "net/last"),
+    steps: tuple[int, ...] = (0, 4, 8),
+    *,
+    dead: str | None = "net/dead",
+    findings: tuple[dict[str, Any], ...] | None = None,
+) -> dict[str, Any]:
+    """A `HealthReport.to_dict()`-shaped document: every layer at every step.
+
+    The `dead` layer's units are all dead and get no gradient; the others'
+    statistics grow with the step. Its findings default to `dead`'s
+    `dead-units` at step 0 and a loss spike at the last step.
+    """
+    rows = []
+    for step in steps:
+        for index, layer in enumerate(layers):
+            is_dead = layer == dead
+            scale = (index + 1) * (1 + step / 10)
+            rows.append(
+                {
+                    "step": step,
+                    "layer": layer,
+                    "params": 72 + index,
+                    "grad_norm": 0.0 if is_dead else 0.5 * scale,
+                    "update_ratio": None if step == 0 else 1e-3 * scale,
+                    "weight_norm": 2.0 * scale,
+                    "activation_abs_max": 0.0 if is_dead else 3.0 * scale,
+                    "activation_min_nonzero": None if is_dead else 1e-4 / scale,
+                    "gradient_abs_max": 0.0 if is_dead else 0.1 * scale,
+                    "gradient_min_nonzero": None if is_dead else 1e-9 / scale,
+                    "dead_fraction": 1.0 if is_dead else 0.125,
+                    "activation_underflow": 0.0,
+                    "gradient_underflow": 0.0 if is_dead else 0.25,
+                }
+            )
+    if findings is None:
+        findings = (
+            *(
+                ()
+                if dead is None
+                else (
+                    {
+                        "code": "dead-units",
+                        "layer": dead,
+                        "step": steps[0],
+                        "message": "100% of the units are 0 on every sample.",
+                        "value": 1.0,
+                    },
+                )
+            ),
+            {
+                "code": "loss-spike",
+                "layer": None,
+                "step": steps[-1],
+                "message": "The loss spiked.",
+                "value": 9.5,
+            },
+        )
+    return {
+        "version": 1,
+        "policy": "float32",
+        "num_findings": len(findings),
+        "num_steps": len(steps),
+        "statistics": list(HEALTH_STATISTICS),
+        "layers": list(layers),
+        "steps": list(steps),
+        "rows": rows,
+        "findings": list(findings),
+        "losses": [[step, 2.0 - step / 10] for step in range(steps[-1])]
+        + [[steps[-1], 9.5]],
+    }
+
+
+def write_health(
+    log_dir: str | os.PathLike[str], step: int, report: dict[str, Any], **kwargs: Any
+) -> None:
+    summary.write_json(
+        log_dir,
+        step,
+        TRAINING_HEALTH_TAG,
+        report,
+        plugin_name=metadata.TRAINING_HEALTH_PLUGIN,
         **kwargs,
     )
 

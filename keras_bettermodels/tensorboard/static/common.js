@@ -100,6 +100,19 @@ svg.chart { width: 100%; max-width: 440px; height: auto; display: block; }
 table.legend { max-width: 760px; }
 svg .axis { stroke: var(--muted); }
 ul.advice { margin: 4px 0; padding-left: 20px; }
+.card.wide { max-width: none; flex-basis: 100%; }
+table.health td.stat { padding: 2px 6px; }
+table.health .value-text { display: block; }
+svg.spark { display: block; margin-left: auto; }
+svg.spark .spark-line, svg .loss-line { fill: none; stroke: var(--bar); stroke-width: 1.2; }
+svg.spark .spark-point { fill: var(--bar); }
+svg.spark .spark-flag, svg .spike { fill: var(--bug-fg); }
+svg.spark .spark-now { stroke: var(--accent); stroke-width: 1; }
+svg.chart.loss { max-width: 560px; }
+ul.findings { margin: 4px 0 8px; padding-left: 0; list-style: none; }
+ul.findings li { margin: 4px 0; padding: 4px 8px; border-radius: 6px; background: var(--head);
+  color: var(--fg); overflow-wrap: anywhere; }
+ul.findings code.layer { font-family: "Roboto Mono", monospace; font-size: 13px; }
 `;
 
 /** Follows TensorBoard's dark mode, or the browser's when standing alone. */
