@@ -11,6 +11,7 @@ import keras
 
 from keras_bettermodels import _validation
 from keras_bettermodels._compat.callbacks import bare_model
+from keras_bettermodels._compat.fit_data import FitData, fit_data
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels._compat.precision import raw_iterations
 from keras_bettermodels._snapshot import (
@@ -106,11 +107,12 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         log_dir: if set, the loss scale and the skipped steps are written
             there as TensorBoard scalars under `mixed_precision/`, and the
             findings as text (TensorBoard's Text tab). Defaults to `None`.
-        x: a sample batch's inputs. When given, a non-finite loss or state
-            is followed by one pass of `TrainingHealth`'s per-layer probe on
-            it (before any restore): `float16-overflow` names the first
-            layer, in forward order, whose outputs or gradient pass float16's
-            range. Defaults to `None`.
+        x: a sample batch's inputs; `None` takes the first batch of `fit`'s
+            training data, as `TrainingHealth` does. A non-finite loss or
+            state is followed by one pass of `TrainingHealth`'s per-layer
+            probe on it (before any restore): `float16-overflow` names the
+            first layer, in forward order, whose outputs or gradient pass
+            float16's range. Defaults to `None`.
         y: the sample's targets. Defaults to `None`.
 
     Attributes:
@@ -198,6 +200,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         # the kept state belongs to this fit.
         state = self.__dict__.copy()
         state["_good_state"] = None
+        state["_fit_data"] = None
         return state
 
     def _reset(self) -> None:
@@ -209,6 +212,7 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
         self._checks: list[loss_scale.LossScaleCheck] = []
         self._audited = False
         self._good_state: Snapshot | None = None
+        self._fit_data: FitData | None = None
         self._good_epoch = -1
         self._first_epoch = True
         self._iterations: int | None = None
@@ -251,6 +255,8 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._reset()
+        # Where a non-finite value would send the probe: read only then.
+        self._fit_data = None if self.x is not None else fit_data()
         if self.model.built:
             self._audit()
         # Else (TensorFlow builds a model without an `Input` at its first
@@ -357,10 +363,17 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
 
     def _locate_overflow(self, epoch: int) -> Finding | None:
         """`float16-overflow` naming the layer, from the sample batch; or `None`."""
-        if self.x is None or not self.model.built:
+        sample: tuple[Any, Any, Any] | None
+        if self.x is not None:
+            sample = (self.x, self.y, None)
+        elif self._fit_data is not None:  # the first batch `fit` trains on
+            sample = self._fit_data.first_batch()
+        else:
+            sample = None
+        if sample is None or not self.model.built:
             return None
         probe = HealthProbe(self.model)
-        _, rows = probe.sample(epoch, probe.bind(self.x, self.y))
+        _, rows = probe.sample(epoch, probe.bind(*sample))
         for found in float16_range(rows, self.model.dtype_policy.name):
             if found.code == FLOAT16_OVERFLOW:
                 return Finding(

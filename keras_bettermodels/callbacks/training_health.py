@@ -11,6 +11,7 @@ from typing import Any
 import keras
 
 from keras_bettermodels import _validation
+from keras_bettermodels._compat.fit_data import fit_data
 from keras_bettermodels._compat.io import print_msg
 from keras_bettermodels._snapshot import Snapshot
 from keras_bettermodels.health.findings import diagnose
@@ -48,9 +49,11 @@ class TrainingHealth(keras.callbacks.Callback):
     sample), and how much of the outputs and gradient lie below float16's
     smallest subnormal. The training step itself is not touched: the sample
     runs between two steps, on the model's current weights, in inference mode.
-    A callback cannot see the batches `fit` trains on, so the sample is given
-    here, as `GradientCheckCallback` takes it (a few dozen training rows
-    are plenty); without it only loss spikes are watched.
+    The sample is `x`, `y` when given (a few dozen training rows are plenty);
+    else the first batch of the data `fit` trains on (arrays, a
+    `tf.data.Dataset`, a `PyDataset` or a PyTorch `DataLoader`; at most 256
+    samples), the same batch at every sample. A generator cannot be read
+    twice: with one and no `x`, only loss spikes are watched.
 
     Findings name the layer (see `keras_bettermodels.health.findings` for the
     thresholds and their sources), each once per `fit`:
@@ -83,7 +86,8 @@ class TrainingHealth(keras.callbacks.Callback):
 
     Args:
         x: the sample batch's inputs (an array, or a list or dict of arrays),
-            or `None` to watch the loss only. Defaults to `None`.
+            or `None` for the first batch of `fit`'s training data.
+            Defaults to `None`.
         y: its targets. Defaults to `None`.
         sample_weight: its sample weights. Defaults to `None`.
         every_n_steps: sample every n training steps (step 0 included).
@@ -188,7 +192,15 @@ class TrainingHealth(keras.callbacks.Callback):
         # Copies (keras-tuner deep-copies callbacks per trial) start afresh:
         # the program, the device tensors and the kept state belong to a fit.
         state = self.__dict__.copy()
-        names = ("_program", "_data", "_before", "_good_state", "_candidate", "_fitted")
+        names = (
+            "_program",
+            "_data",
+            "_sample_xy",
+            "_before",
+            "_good_state",
+            "_candidate",
+            "_fitted",
+        )
         for name in names:
             state[name] = None
         del state["_lock"]
@@ -207,6 +219,7 @@ class TrainingHealth(keras.callbacks.Callback):
         self._seen: set[tuple[str, str | None]] = set()
         self._program: HealthProbe | None = None
         self._data: tuple[Any, ...] | None = None
+        self._sample_xy: tuple[Any, Any, Any] | None = None
         self._before: list[Any] | None = None
         self._good_state: Snapshot | None = None
         self._good_step = -1
@@ -245,14 +258,25 @@ class TrainingHealth(keras.callbacks.Callback):
         if self._fitted is self.model:  # fitted again: its losses' tails are known
             self._spikes = SpikeDetector(self.spike_factor, self.spike_window, history)
         self._fitted = self.model
-        if probe is not None and probe.model is self.model and probe.matches():
+        if self.x is not None:
+            self._sample_xy = (self.x, self.y, self.sample_weight)
+        else:  # the first batch of what this `fit` trains on
+            data = fit_data()
+            self._sample_xy = None if data is None else data.first_batch()
+        if (
+            self._sample_xy is not None
+            and probe is not None
+            and probe.model is self.model
+            and probe.matches()
+        ):
             self._program = probe  # the same model: no new compilation
-            self._data = probe.bind(self.x, self.y, self.sample_weight)
+            self._data = probe.bind(*self._sample_xy)
         self._policy = self.model.dtype_policy.name
-        if self.x is None and self.verbose > 0:
+        if self._sample_xy is None and self.verbose > 0:
             print_msg(
-                "TrainingHealth: no sample batch (`x`, `y`): watching loss "
-                "spikes only, no per-layer statistics."
+                "TrainingHealth: no sample batch (`x`, `y`), and `fit`'s data "
+                "cannot be read twice (a generator): watching loss spikes only, "
+                "no per-layer statistics."
             )
         if self.on_spike == "restore" and self.model.built:
             self._good_state = Snapshot.take(self.model)
@@ -265,7 +289,7 @@ class TrainingHealth(keras.callbacks.Callback):
         self._begun.clear()
 
     def _due(self, step: int) -> bool:
-        return self.x is not None and step % self.every_n_steps == 0
+        return self._sample_xy is not None and step % self.every_n_steps == 0
 
     def on_train_batch_begin(
         self, batch: int, logs: dict[str, Any] | None = None
@@ -370,7 +394,8 @@ class TrainingHealth(keras.callbacks.Callback):
     def _ensure_probe(self) -> HealthProbe:
         if self._program is None:
             self._program = HealthProbe(self.model)
-            self._data = self._program.bind(self.x, self.y, self.sample_weight)
+            assert self._sample_xy is not None  # sampled only when there is one
+            self._data = self._program.bind(*self._sample_xy)
         return self._program
 
     def _sample(self, step: int) -> None:

@@ -623,13 +623,13 @@ def test_a_model_without_an_input_is_audited_once_it_is_built():
     )
 
 
-def test_overflow_finding_names_the_layer_from_the_sample_batch():
+@pytest.mark.parametrize("sample", ["given", "fit's first batch"])
+def test_overflow_finding_names_the_layer_from_the_sample_batch(sample):
     keras.config.set_dtype_policy("mixed_float16")
     model, amplify = amplified_model(auto_scale_loss=True)
     x, y = data()
-    guard = MixedPrecisionGuard(
-        on_nonfinite="stop", verbose=0, x=x[:32], y=y[:32], batch_size=32
-    )
+    given = {"x": x[:32], "y": y[:32]} if sample == "given" else {}
+    guard = MixedPrecisionGuard(on_nonfinite="stop", verbose=0, batch_size=32, **given)
     _fit(model, [Overflow(amplify, 0, 1e6), guard], epochs=1)
     overflow = [f for f in guard.findings if f.code == "float16-overflow"]
     assert len(overflow) == 1 and f"`{amplify.path}`" in overflow[0].message
