@@ -14,8 +14,11 @@ order. Thresholds and their sources:
   are the gradients looked at, again the first layer in forward order.
   `float16-underflow` is the first layer where at least
   `UNDERFLOW_SHARE` (10 %) of the non-zero outputs or gradient values are
-  below 2^-24; Micikevicius et al. found most of the gradient values lost
-  that way in their SSD example, this project flags a tenth.
+  below 2^-24 — the gradient's once multiplied by the loss scale backprop
+  runs at (a `LossScaleOptimizer`'s initial scale, 2^15 by default, also for
+  "would under `mixed_float16`"; 1 without loss scaling); Micikevicius et al.
+  found most of the gradient values lost that way in their SSD example
+  without loss scaling, this project flags a tenth.
 - **Dead units**: a unit is dead on a batch when it is exactly 0 for every
   sample (a ReLU whose input stays negative). CS231n (Karpathy, "Neural
   Networks Part 3") warns that "as much as 40 % of your network can be
@@ -166,6 +169,8 @@ def float16_range(rows: Sequence[LayerStats], policy: str) -> list[Finding]:
         if shares:
             name, share = shares[0]
             mood = "are" if now else "would be, under mixed_float16,"
+            if name == "gradient":  # measured against 2^-24 / the loss scale
+                name = "gradient, times the loss scale,"
             found.append(
                 Finding(
                     FLOAT16_UNDERFLOW,

@@ -38,6 +38,9 @@ from keras_bettermodels.health.report import STATISTICS, LayerStats
 
 __all__ = ["HealthProbe"]
 
+#: `keras.optimizers.LossScaleOptimizer`'s default `initial_scale`.
+DEFAULT_LOSS_SCALE = 2.0**15
+
 _LOG = logging.getLogger(__name__)
 # Stands for "not measured" on the device (every statistic is >= 0).
 _MISSING = -1.0
@@ -78,8 +81,28 @@ def _flat(tensors: list[Any]) -> Any:
     return parts[0] if len(parts) == 1 else ops.concatenate(parts)
 
 
-def _value_stats(tensors: list[Any]) -> list[Any]:
-    """[max |v| (+inf if any is not finite), min non-zero |v|, tiny share]."""
+def loss_scale(model: keras.Model) -> float:
+    """The loss scale a float16 backward pass of `model` runs (or would run) at.
+
+    A `LossScaleOptimizer`'s initial scale; 1 under a float16 policy without
+    one (`auto_scale_loss=False`); else the scale `compile` gives a
+    `mixed_float16` model by default (`LossScaleOptimizer`'s 2^15), for what
+    would happen under `mixed_float16`.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return float(optimizer.initial_scale)
+    policy = model.dtype_policy.name
+    if "float16" in policy and "bfloat16" not in policy:
+        return 1.0
+    return DEFAULT_LOSS_SCALE
+
+
+def _value_stats(tensors: list[Any], scale: float = 1.0) -> list[Any]:
+    """[max |v| (+inf if any is not finite), min non-zero |v|, tiny share].
+
+    Tiny: below float16's smallest subnormal once multiplied by `scale`.
+    """
     ops = keras.ops
     if not tensors:
         return [ops.convert_to_tensor(_MISSING, "float32")] * 3
@@ -87,7 +110,7 @@ def _value_stats(tensors: list[Any]) -> list[Any]:
     nonzero = a > 0
     peak = ops.max(ops.where(ops.isfinite(a), a, math.inf))
     low = ops.min(ops.where(nonzero, a, math.inf))
-    tiny = ops.sum(ops.cast(nonzero & (a < FLOAT16_TINY), "float32"))
+    tiny = ops.sum(ops.cast(nonzero & (a < FLOAT16_TINY / scale), "float32"))
     share = tiny / ops.maximum(ops.sum(ops.cast(nonzero, "float32")), 1.0)
     return [peak, low, share]
 
@@ -127,6 +150,9 @@ class HealthProbe:
             for layer in self.layers
         ]
         self._variables = list(model.trainable_variables)
+        # Backprop runs on the scaled loss: a gradient value g is g * scale
+        # in float16, so it underflows below 2^-24 / scale.
+        self.loss_scale = loss_scale(model)
         index = {id(v): i for i, v in enumerate(self._variables)}
         self._groups = [
             [index[id(v)] for v in layer.trainable_weights if id(v) in index]
@@ -230,7 +256,7 @@ class HealthProbe:
                 ratio = moved / ops.maximum(weight_norm, 1e-30)
             acts = outputs[k]
             act_max, act_low, act_tiny = _value_stats(acts)
-            grad_max, grad_low, grad_tiny = _value_stats(g)
+            grad_max, grad_low, grad_tiny = _value_stats(g, self.loss_scale)
             rows.append(
                 ops.stack(
                     [

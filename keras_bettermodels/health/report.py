@@ -101,7 +101,8 @@ class LayerStats:
             every sample (and every position) of the batch.
         activation_underflow: the share of the outputs' non-zero values
             below float16's smallest subnormal, 2^-24.
-        gradient_underflow: the same share among the gradient's values.
+        gradient_underflow: the same share among the gradient's values
+            times the loss scale (`health.probe.loss_scale`).
     """
 
     step: int
