@@ -25,6 +25,7 @@ def test_the_issue_s_codes_and_levels():
         "loss-scale-collapse",
         "nonfinite-loss",
         "nonfinite-weights",
+        "float16-overflow",  # the layer TrainingHealth's probe names (#28)
     }
     assert findings.LEVELS == ("error", "warning", "info")
 
