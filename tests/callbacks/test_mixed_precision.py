@@ -489,9 +489,12 @@ def test_log_dir_gets_scalars_and_findings_for_the_text_tab(tmp_path):
     assert set(tags["."]) == {"mixed_precision/audit", "mixed_precision/findings"}
     (audit_text,) = plugin.text_impl(ctx, ".", "mixed_precision/audit", "", True)
     assert "small-model" in audit_text["text"]
-    (runtime,) = plugin.text_impl(ctx, ".", "mixed_precision/findings", "", True)
-    assert runtime["step"] == 1
-    assert "skipped-steps" in runtime["text"] and "nonfinite-loss" in runtime["text"]
+    runtime = plugin.text_impl(ctx, ".", "mixed_precision/findings", "", True)
+    assert [entry["step"] for entry in runtime] == [1] * len(runtime)
+    text = " ".join(entry["text"] for entry in runtime)
+    assert "skipped-steps" in text and "nonfinite-loss" in text
+    # Probed on fit's first batch (no `x` given): the overflowing layer named.
+    assert "float16-overflow" in text and amplify.name in text
 
 
 def plugin_context():
