@@ -340,8 +340,11 @@ class MixedPrecisionGuard(keras.callbacks.Callback):
             problem = self._nonfinite_state(epoch, logs.get("loss"))
         if problem is not None:
             located = self._locate_overflow(epoch)
-            if located is not None:  # reported first: the next may raise
-                self._report(epoch, [located], {})
+            if located is not None:
+                new.append(located)
+            if self.on_nonfinite == "raise":  # one report, before it raises
+                self._report(epoch, new, scalars)
+                new, scalars = [], {}
             new.append(self._handle_nonfinite(epoch, *problem))
         elif self.on_nonfinite == "restore":
             self._good_state = Snapshot.take(self.model)
