@@ -97,42 +97,34 @@ def check_combination(
         ValueError: for `structure` with `block_size` or `sparsity_m_by_n`,
             or `scope="global"` with any of the three.
     """
-    checks: tuple[tuple[str, Any, Any], ...]
-    value: Any
-    default: Any
+    patterns = (
+        ("block_size", block_size, (1, 1)),
+        ("sparsity_m_by_n", sparsity_m_by_n, None),
+    )
     if structure is not None:
-        checks = (
-            ("block_size", block_size, (1, 1)),
-            ("sparsity_m_by_n", sparsity_m_by_n, None),
+        _refuse_set(
+            patterns,
+            "when `structure` is given",
+            "Choose whole units or filters, blocks, or M-by-N sparsity: one pattern.",
         )
-        for name, value, default in checks:
-            if value != default:
-                raise ValueError(
-                    _validation.invalid_value(
-                        name,
-                        f"{default} when `structure` is given",
-                        value,
-                        "Choose whole units or filters, blocks, or M-by-N "
-                        "sparsity: one pattern.",
-                    )
-                )
     if scope == "global":
-        checks = (
-            ("structure", structure, None),
-            ("block_size", block_size, (1, 1)),
-            ("sparsity_m_by_n", sparsity_m_by_n, None),
+        _refuse_set(
+            (("structure", structure, None), *patterns),
+            'when scope="global"',
+            "A global threshold ranks single weights across layers; "
+            'use scope="layer" for a structured pattern.',
         )
-        for name, value, default in checks:
-            if value != default:
-                raise ValueError(
-                    _validation.invalid_value(
-                        name,
-                        f'{default} when scope="global"',
-                        value,
-                        "A global threshold ranks single weights across "
-                        'layers; use scope="layer" for a structured pattern.',
-                    )
-                )
+
+
+def _refuse_set(
+    arguments: tuple[tuple[str, Any, Any], ...], condition: str, fix: str
+) -> None:
+    """ValueError for the first `(name, value, default)` not at its default."""
+    for name, value, default in arguments:
+        if value != default:
+            raise ValueError(
+                _validation.invalid_value(name, f"{default} {condition}", value, fix)
+            )
 
 
 def check_layer_structure(
